@@ -1,0 +1,67 @@
+"""Project-wide guarantees: package boundaries, lint, and the CLI's help on every command."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _imported_modules(package: str) -> set[str]:
+    """Top-level module names imported anywhere in a package, lazily or not."""
+    names: set[str] = set()
+    for path in (ROOT / package).rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("db", {"skill", "ask_sdk_core", "ask_sdk_model", "flask_ask_sdk", "generator", "torch"}),
+        ("generator", {"skill", "ask_sdk_core", "ask_sdk_model", "flask_ask_sdk"}),
+    ],
+)
+def test_package_boundaries(package: str, forbidden: set[str]) -> None:
+    assert _imported_modules(package) & forbidden == set()
+
+
+def test_skill_entry_points_do_not_load_torch() -> None:
+    code = (
+        "import sys, skill.cli, skill.webapp, skill.builder; "
+        "heavy = [m for m in ('torch', 'transformers', 'ctranslate2') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_is_clean() -> None:
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -e '.[dev]')")
+    result = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_cli_command_has_help() -> None:
+    from skill.cli import LAZY_COMMANDS, main
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["--help"]).exit_code == 0
+    for name in LAZY_COMMANDS:
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0, f"bedtime {name} --help: {result.output}"
+        assert "unavailable" not in result.output, result.output
