@@ -1,0 +1,350 @@
+"""Benchmark db.store.choose_story at 1k / 100k / 1M stories on SQLite and MariaDB/MySQL.
+
+Why: choosing must stay fast however large the catalogue grows (no ORDER BY RAND()). This loads
+a synthetic catalogue with raw multi-row INSERTs (fast bulk load), then times choose_story with
+0, 1 and 2 keywords for a listener with a play history, and prints a p50/p99 table.
+
+Synthetic catalogue: 500 keywords with Zipf-like popularity (the top keyword is on ~15% of
+stories), 1-3 keywords per story, 90% en-US / 10% en-GB, 90% approved. Keyword requests follow
+the same popularity. "2 kw (co-occurring)" asks for two keywords of one existing story (a real
+request the catalogue can satisfy); "2 kw (random pair)" asks for two independent keywords,
+which often have no common story and exercise the partial-match fallback.
+
+MySQL uses a throw-away database ``bedtime_bench`` that is dropped afterwards (--keep to keep).
+
+    .venv/bin/python bench/bench_choose_story.py                       # everything
+    .venv/bin/python bench/bench_choose_story.py --backends sqlite --sizes 1000,100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import hashlib
+import itertools
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # runnable as a plain script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from db import store  # noqa: E402
+from db.engine import make_engine, masked_url, session_factory  # noqa: E402
+from db.models import RANDOM_KEY_SPACE, Base  # noqa: E402
+
+log = logging.getLogger("bench")
+
+KEYWORDS = 500
+BENCH_DATABASE = "bedtime_bench"
+LISTENER = store.hash_listener_id("bench-listener")
+HISTORY = 200
+CHUNK = 10_000
+TEXT = (
+    "Once upon a time, in a quiet village by the sea, a small friend set out at dusk to find "
+    "where the stars go to sleep. Along the way there were gentle songs, soft winds and a "
+    "warm cup of milk, and when the moon rose everyone was tucked in bed. The end. "
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    make_keywords: Callable[[random.Random], list[str]]
+
+
+@dataclass
+class Result:
+    backend: str
+    stories: int
+    case: str
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    matches: Counter[str]
+
+
+def lemma(index: int) -> str:
+    return f"kw{index:03d}"
+
+
+class Catalogue:
+    """Deterministic synthetic catalogue: which keywords each story has."""
+
+    def __init__(self, size: int, seed: int = 7) -> None:
+        self.size = size
+        self.rng = random.Random(seed)
+        weights = [1.0 / (i + 1) for i in range(KEYWORDS)]
+        self.cumulative = list(itertools.accumulate(weights))
+
+    def zipf_keyword(self, rng: random.Random) -> int:
+        return bisect.bisect(self.cumulative, rng.random() * self.cumulative[-1])
+
+    def rows(self) -> Iterator[tuple[tuple, list[tuple]]]:
+        """(story row, link rows) per story, ids 1..size."""
+        rng = self.rng
+        now = datetime(2026, 1, 1)
+        for story_id in range(1, self.size + 1):
+            locale = "en-US" if rng.random() < 0.9 else "en-GB"
+            roll = rng.random()
+            status = "approved" if roll < 0.9 else ("pending" if roll < 0.97 else "rejected")
+            random_key = rng.randrange(RANDOM_KEY_SPACE)
+            keyword_ids = {self.zipf_keyword(rng) + 1 for _ in range(rng.randint(1, 3))}
+            digest = hashlib.sha256(str(story_id).encode()).hexdigest()
+            story = (
+                story_id,
+                f"Story {story_id}",
+                TEXT,
+                locale,
+                52,
+                "generated",
+                status,
+                digest,
+                random_key,
+                now,
+            )
+            links = [(story_id, k, locale, status == "approved", random_key) for k in keyword_ids]
+            yield story, links
+
+
+STORY_COLUMNS = (
+    "id, title, text, locale, word_count, source, review_status, content_hash, random_key, "
+    "created_at"
+)
+LINK_COLUMNS = "story_id, keyword_id, locale, approved, random_key"
+
+
+def _placeholders(count: int, style: str) -> str:
+    return ", ".join([style] * count)
+
+
+def bulk_load(engine: Engine, catalogue: Catalogue) -> tuple[float, list[list[int]]]:
+    """Load keywords, stories and links with executemany (multi-row INSERTs on pymysql)."""
+    mysql = engine.dialect.name in {"mysql", "mariadb"}
+    mark = "%s" if mysql else "?"
+    started = time.perf_counter()
+    story_keywords: list[list[int]] = []
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if mysql:
+            cursor.execute("SET SESSION unique_checks = 0")
+            cursor.execute("SET SESSION foreign_key_checks = 0")
+        else:
+            cursor.execute("PRAGMA synchronous = OFF")
+            cursor.execute("BEGIN")
+        now = datetime(2026, 1, 1)
+        cursor.executemany(
+            f"INSERT INTO keywords (id, lemma, created_at) VALUES ({mark}, {mark}, {mark})",
+            [(i + 1, lemma(i), now) for i in range(KEYWORDS)],
+        )
+        story_sql = f"INSERT INTO stories ({STORY_COLUMNS}) VALUES ({_placeholders(10, mark)})"
+        link_sql = f"INSERT INTO story_keywords ({LINK_COLUMNS}) VALUES ({_placeholders(5, mark)})"
+        stories: list[tuple] = []
+        links: list[tuple] = []
+        approved_counts: Counter[int] = Counter()
+        for story, story_links in catalogue.rows():
+            stories.append(story)
+            links.extend(story_links)
+            approved_counts.update(link[1] for link in story_links if link[3])
+            if len(story_links) >= 2:
+                story_keywords.append([link[1] for link in story_links])
+            if len(stories) >= CHUNK:
+                cursor.executemany(story_sql, stories)
+                cursor.executemany(link_sql, links)
+                stories, links = [], []
+                if mysql:
+                    raw.commit()
+        if stories:
+            cursor.executemany(story_sql, stories)
+            cursor.executemany(link_sql, links)
+        # keywords.story_count, as db.store.add_story would have maintained it.
+        cursor.executemany(
+            f"UPDATE keywords SET story_count = {mark} WHERE id = {mark}",
+            [(count, keyword_id) for keyword_id, count in approved_counts.items()],
+        )
+        raw.commit()
+        cursor.close()
+    finally:
+        raw.close()
+    return time.perf_counter() - started, story_keywords
+
+
+def add_history(engine: Engine, size: int) -> None:
+    """A listener who has heard HISTORY random stories, so exclusion is exercised."""
+    rng = random.Random(3)
+    factory = session_factory(engine)
+    with factory() as session:
+        store.save_listener_attributes(session, LISTENER, {"bench": True})
+        start = datetime(2026, 1, 1)
+        from db.models import PlayHistory
+
+        session.add_all(
+            PlayHistory(
+                listener_key=LISTENER,
+                story_id=rng.randint(1, size),
+                played_at=start + timedelta(minutes=i),
+                finished=True,
+            )
+            for i in range(HISTORY)
+        )
+        session.commit()
+
+
+def run_cases(
+    engine: Engine, backend: str, size: int, cases: Sequence[Case], queries: int
+) -> list[Result]:
+    factory = session_factory(engine)
+    results = []
+    for case in cases:
+        rng = random.Random(11)
+        timings: list[float] = []
+        matches: Counter[str] = Counter()
+        for i in range(queries + queries // 10):
+            keywords = case.make_keywords(rng)
+            started = time.perf_counter()
+            with factory() as session:
+                choice = store.choose_story(session, keywords, LISTENER, "en-US", rng)
+            elapsed = time.perf_counter() - started
+            if i >= queries // 10:  # the first 10% warm caches
+                timings.append(elapsed * 1000)
+                matches[choice.match] += 1
+        timings.sort()
+        results.append(
+            Result(
+                backend=backend,
+                stories=size,
+                case=case.label,
+                p50_ms=statistics.median(timings),
+                p99_ms=timings[min(len(timings) - 1, int(len(timings) * 0.99))],
+                max_ms=timings[-1],
+                matches=matches,
+            )
+        )
+        log.info("%s %d %s: p50 %.2f ms", backend, size, case.label, results[-1].p50_ms)
+    return results
+
+
+def make_cases(catalogue: Catalogue, pairs: list[list[int]]) -> list[Case]:
+    def zipf(rng: random.Random) -> str:
+        return lemma(catalogue.zipf_keyword(rng))
+
+    def pair(rng: random.Random) -> list[str]:
+        ids = rng.choice(pairs)
+        first, second = rng.sample(ids, 2)
+        return [lemma(first - 1), lemma(second - 1)]
+
+    return [
+        Case("0 kw", lambda rng: []),
+        Case("1 kw", lambda rng: [zipf(rng)]),
+        Case("2 kw (co-occurring)", pair),
+        Case("2 kw (random pair)", lambda rng: [zipf(rng), zipf(rng)]),
+    ]
+
+
+def prepare(backend: str, mysql_server: str, workdir: Path) -> tuple[Engine, Callable[[], None]]:
+    """A fresh empty database with the schema; returns (engine, drop function)."""
+    if backend == "sqlite":
+        path = workdir / "bench.sqlite3"
+        path.unlink(missing_ok=True)
+        engine = make_engine(f"sqlite:///{path}")
+        Base.metadata.create_all(engine)
+
+        def drop() -> None:
+            engine.dispose()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+        return engine, drop
+    server = make_engine(mysql_server)
+    with server.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}"))
+        connection.execute(
+            text(
+                f"CREATE DATABASE {BENCH_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+        )
+    engine = make_engine(f"{mysql_server.rstrip('/')}/{BENCH_DATABASE}")
+    Base.metadata.create_all(engine)
+
+    def drop_mysql() -> None:
+        engine.dispose()
+        with server.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}"))
+        server.dispose()
+
+    return engine, drop_mysql
+
+
+def print_table(results: list[Result], loads: dict[tuple[str, int], float]) -> None:
+    header = (
+        f"| {'backend':<7} | {'stories':>9} | {'load s':>7} | {'query':<20} | "
+        f"{'p50 ms':>7} | {'p99 ms':>7} | {'max ms':>7} | matches"
+    )
+    print(header)
+    print("|" + "|".join("-" * (len(part)) for part in header.split("|")[1:-1]) + "|---------")
+    for r in results:
+        mix = ", ".join(f"{k} {v}" for k, v in sorted(r.matches.items()))
+        load = loads.get((r.backend, r.stories), 0.0)
+        print(
+            f"| {r.backend:<7} | {r.stories:>9,} | {load:>7.1f} | {r.case:<20} | "
+            f"{r.p50_ms:>7.2f} | {r.p99_ms:>7.2f} | {r.max_ms:>7.2f} | {mix}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="sqlite,mysql", help="comma list: sqlite,mysql")
+    parser.add_argument("--sizes", default="1000,100000,1000000", help="comma list of story counts")
+    parser.add_argument("--queries", type=int, default=500, help="timed queries per case")
+    parser.add_argument(
+        "--mysql-server", default="mysql+pymysql://root@127.0.0.1:3306", help="server URL, no db"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("db").setLevel(logging.WARNING)
+
+    results: list[Result] = []
+    loads: dict[tuple[str, int], float] = {}
+    with tempfile.TemporaryDirectory(prefix="bedtime-bench-") as tmp:
+        for backend in args.backends.split(","):
+            for size in (int(s) for s in args.sizes.split(",")):
+                engine, drop = prepare(backend, args.mysql_server, Path(tmp))
+                try:
+                    log.info("loading %d stories into %s", size, masked_url(engine.url))
+                    catalogue = Catalogue(size)
+                    seconds, pairs = bulk_load(engine, catalogue)
+                    loads[(backend, size)] = seconds
+                    log.info("loaded %d stories in %.1f s", size, seconds)
+                    add_history(engine, size)
+                    if backend == "mysql":
+                        with engine.connect() as connection:
+                            for table in ("stories", "story_keywords", "keywords"):
+                                connection.exec_driver_sql(f"ANALYZE TABLE {table}")
+                    else:
+                        with engine.begin() as connection:
+                            connection.exec_driver_sql("ANALYZE")
+                    results += run_cases(
+                        engine, backend, size, make_cases(catalogue, pairs), args.queries
+                    )
+                finally:
+                    if not args.keep:
+                        drop()
+    print_table(results, loads)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,228 @@
+"""Engines, sessions and migrations: one place that knows SQLite from MySQL/MariaDB.
+
+:func:`make_engine` applies the per-backend settings everything else relies on (utf8mb4 on MySQL;
+foreign keys, WAL and working SAVEPOINTs on SQLite); :func:`check_database` turns "cannot connect"
+into one actionable sentence instead of a driver traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+# Alembic announces every autogenerate plugin at INFO on each command; that is noise for us.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database URL is unusable or the server cannot be reached; the message says what to do."""
+
+
+def masked_url(url: str | URL) -> str:
+    """The URL with its password replaced by ***, safe for logs and error messages."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except ArgumentError:
+        return "<unparseable database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _default_url() -> str:
+    from db.settings import Settings
+
+    return Settings.from_env().database_url
+
+
+def _is_mysql(url: URL) -> bool:
+    return url.get_backend_name() in {"mysql", "mariadb"}
+
+
+def _install_sqlite_hooks(engine: Engine, in_memory: bool) -> None:
+    """Foreign keys + WAL, and let SQLAlchemy (not pysqlite) emit BEGIN so SAVEPOINT works.
+
+    pysqlite's legacy implicit transactions break SAVEPOINT (see SQLAlchemy's pysqlite docs,
+    "Serializable isolation / Savepoints / Transactional DDL"); the recipe below is the fix.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so a read-then-write transaction waits
+        # (busy_timeout) instead of failing with "database is locked" on upgrade under load.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
+    """An Engine for ``url`` (default: settings' database_url) with our per-backend settings.
+
+    Raises DatabaseUnavailable for a malformed URL or a missing driver (e.g. ``mysql://``
+    without ``+pymysql``), with the fix in the message.
+    """
+    raw = url if url is not None else _default_url()
+    try:
+        parsed = raw if isinstance(raw, URL) else make_url(raw)
+    except ArgumentError as exc:
+        raise DatabaseUnavailable(
+            f"Database URL {raw!r} is not valid: {exc}. Use e.g. "
+            "sqlite:////path/bedtime.sqlite3 or mysql+pymysql://user:pass@host/bedtime"
+        ) from None
+    shown = masked_url(parsed)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        in_memory = database in {"", ":memory:"} or database.startswith("file::memory:")
+        if not in_memory:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": 10}
+    elif _is_mysql(parsed):
+        options["pool_recycle"] = 3600
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    options.update(kwargs)
+    try:
+        engine = create_engine(parsed, **options)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+        hint = (
+            "use mysql+pymysql://user:password@host:3306/database"
+            if _is_mysql(parsed)
+            else "install the driver or pick a supported URL (sqlite:///..., mysql+pymysql://...)"
+        )
+        raise DatabaseUnavailable(
+            f"Cannot use database {shown}: driver not available ({exc}); {hint}."
+        ) from None
+    except (ArgumentError, TypeError, ValueError) as exc:
+        raise DatabaseUnavailable(f"Database URL {shown} is not valid: {exc}") from None
+    if backend == "sqlite":
+        _install_sqlite_hooks(engine, in_memory)
+    return engine
+
+
+def check_database(engine: Engine) -> None:
+    """Connect once; raise DatabaseUnavailable with a one-line, password-free explanation."""
+    shown = masked_url(engine.url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        original = getattr(exc, "orig", None) or exc
+        reason = " ".join(str(original).split())
+        if engine.url.password:
+            reason = reason.replace(str(engine.url.password), "***")
+        if engine.dialect.name == "sqlite":
+            fix = "check that the file's directory exists and is writable (BEDTIME_DATABASE_URL)"
+        else:
+            fix = (
+                "check that the server is running and reachable, the user/password are right and "
+                "the database exists (set BEDTIME_DATABASE_URL)"
+            )
+        raise DatabaseUnavailable(f"Cannot connect to database {shown}: {reason}; {fix}.") from None
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded attributes after commit (views are built after committing)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def alembic_config(engine: Engine | None = None) -> Any:
+    """An Alembic Config pointing at our migrations; works from a source tree or an install."""
+    from alembic.config import Config
+
+    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if engine is not None:
+        config.set_main_option(
+            "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+        )
+        config.attributes["engine"] = engine
+    return config
+
+
+def upgrade_database(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (alembic upgrade)."""
+    from alembic import command
+
+    log.info("upgrading %s to %s", masked_url(engine.url), revision)
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade_database(engine: Engine, revision: str) -> None:
+    """Take the schema back to ``revision`` (alembic downgrade; "base" drops everything)."""
+    from alembic import command
+
+    log.info("downgrading %s to %s", masked_url(engine.url), revision)
+    command.downgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def schema_differences(engine: Engine) -> list[Any]:
+    """Autogenerate's diff between the database and the models ([] when they match)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from db.models import Base
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={"compare_type": compare_type, "include_object": include_object},
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+
+def compare_type(
+    _context: Any,
+    _inspected_column: Any,
+    _metadata_column: Any,
+    inspected_type: Any,
+    metadata_type: Any,
+) -> bool | None:
+    """Autogenerate type comparison that knows MariaDB stores JSON as LONGTEXT.
+
+    Returns False (same) for JSON vs LONGTEXT, None to let Alembic's default decide otherwise.
+    """
+    from sqlalchemy import JSON
+    from sqlalchemy.dialects.mysql import LONGTEXT
+
+    if isinstance(metadata_type, JSON) and isinstance(inspected_type, (JSON, LONGTEXT)):
+        return False
+    return None
+
+
+def include_object(
+    _object: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any
+) -> bool:
+    """Everything is ours except Alembic's own version table."""
+    return not (type_ == "table" and name == "alembic_version")

@@ -1,0 +1,348 @@
+"""The schema: SQLAlchemy 2.0 typed ORM models, identical on SQLite and MySQL/MariaDB.
+
+Design notes (why, not what):
+
+* Enumerations are plain strings guarded by CHECK constraints, not native ENUMs, so the schema
+  is the same on both engines and adding a value is a one-line migration.
+* ``story_keywords`` denormalises ``locale``, ``approved`` and ``random_key`` from ``stories``.
+  Its composite index ``(keyword_id, locale, approved, random_key, story_id)`` lets
+  :func:`db.store.choose_story` pick a random approved story for a keyword with one index range
+  scan (``random_key >= r ORDER BY random_key LIMIT n``) instead of ``ORDER BY RAND()``.
+  A ``before_flush`` hook (:func:`_sync_story_links`) keeps the copies in step when a story's
+  review status or locale changes through the ORM; bulk SQL updates must update both tables.
+  Change review status with :func:`db.store.review_story`, which also keeps
+  ``keywords.story_count`` right.
+* The naming convention gives every constraint the same name on both engines, so migrations
+  can drop/alter them by name (Alembic batch mode on SQLite needs names).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+    text,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: random_key is drawn uniformly from [0, RANDOM_KEY_SPACE): fits a signed 32-bit INTEGER.
+RANDOM_KEY_SPACE = 2**31 - 1
+
+#: MySQL options every table gets: InnoDB for row locks/SKIP LOCKED, utf8mb4 for emoji.
+MYSQL_TABLE_OPTIONS: dict[str, str] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_unicode_ci",
+}
+
+
+def _utcnow() -> datetime:
+    """Naive UTC timestamps: both engines store DATETIME without zone; we always mean UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_random_key() -> int:
+    return random.randrange(RANDOM_KEY_SPACE)
+
+
+# Microsecond timestamps on MySQL (plain DATETIME drops fractions, breaking "longest ago").
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def _exact_string(length: int) -> String:
+    """A VARCHAR compared byte-for-byte on MySQL: 'café' and 'cafe' are different keywords."""
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+class ReviewStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class StorySource(enum.StrEnum):
+    GENERATED = "generated"
+    IMPORTED = "imported"
+    HANDWRITTEN = "handwritten"
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def _in_check(column: str, values: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 - SQLAlchemy reads it as a class attribute
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        datetime: Timestamp,
+    }
+
+
+class ModelRecord(Base):
+    """A trained story model: what it is, where its files are, how well it did."""
+
+    __tablename__ = "models"
+    __table_args__ = (MYSQL_TABLE_OPTIONS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    model_class: Mapped[str] = mapped_column(String(200))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    artifact_path: Mapped[str | None] = mapped_column(String(1000))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=_utcnow)
+
+    def __repr__(self) -> str:
+        return f"ModelRecord(id={self.id!r}, name={self.name!r})"
+
+
+class Story(Base):
+    """One story. Only ``review_status == 'approved'`` stories are ever served."""
+
+    __tablename__ = "stories"
+    __table_args__ = (
+        CheckConstraint(_in_check("review_status", ReviewStatus), name="review_status"),
+        CheckConstraint(_in_check("source", StorySource), name="source"),
+        # 0-keyword choice: "approved, locale L, random_key >= r" is a range scan.
+        Index("ix_stories_pick", "review_status", "locale", "random_key"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str] = mapped_column(String(16), default="en-US")
+    word_count: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(16), default=StorySource.HANDWRITTEN.value)
+    model_id: Mapped[int | None] = mapped_column(
+        ForeignKey("models.id", ondelete="SET NULL"), index=True
+    )
+    prompt: Mapped[str | None] = mapped_column(Text)
+    requested_keywords: Mapped[list[str] | None] = mapped_column()
+    review_status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.PENDING.value)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    safety_verdict: Mapped[str | None] = mapped_column(String(200))
+    quality: Mapped[dict[str, Any] | None] = mapped_column()
+    # sha256 of the normalised title + text: re-importing the same story is a no-op.
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    random_key: Mapped[int] = mapped_column(Integer, default=new_random_key)
+    created_at: Mapped[datetime] = mapped_column(default=_utcnow)
+
+    model: Mapped[ModelRecord | None] = relationship()
+    links: Mapped[list[StoryKeyword]] = relationship(
+        back_populates="story", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def approved(self) -> bool:
+        return self.review_status == ReviewStatus.APPROVED
+
+    @property
+    def keyword_lemmas(self) -> list[str]:
+        return sorted(link.keyword.lemma for link in self.links)
+
+    def __repr__(self) -> str:
+        return f"Story(id={self.id!r}, title={self.title!r}, status={self.review_status!r})"
+
+
+class Keyword(Base):
+    """A canonical keyword: the lower-case singular lemma from ``normalize_keyword``."""
+
+    __tablename__ = "keywords"
+    __table_args__ = (MYSQL_TABLE_OPTIONS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lemma: Mapped[str] = mapped_column(_exact_string(100), unique=True)
+    # Approved stories having this keyword (all locales). Maintained by db.store.add_story /
+    # review_story, recomputed by refresh_keyword_counts; choose_story only uses it to drive
+    # two-keyword lookups from the rarer keyword, so a little drift is harmless.
+    story_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(default=_utcnow)
+
+    synonyms: Mapped[list[KeywordSynonym]] = relationship(
+        back_populates="keyword", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"Keyword(id={self.id!r}, lemma={self.lemma!r})"
+
+
+class KeywordSynonym(Base):
+    """Another (normalised) way to say a keyword: "pup" -> "puppy", "kitty" -> "cat"."""
+
+    __tablename__ = "keyword_synonyms"
+    __table_args__ = (MYSQL_TABLE_OPTIONS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    synonym: Mapped[str] = mapped_column(_exact_string(100), unique=True)
+    keyword_id: Mapped[int] = mapped_column(
+        ForeignKey("keywords.id", ondelete="CASCADE"), index=True
+    )
+
+    keyword: Mapped[Keyword] = relationship(back_populates="synonyms")
+
+
+class StoryKeyword(Base):
+    """Story <-> keyword link, with the story's lookup columns copied in (see module doc)."""
+
+    __tablename__ = "story_keywords"
+    __table_args__ = (
+        # "keyword K, locale L, approved, random_key >= r ORDER BY random_key" is a range scan;
+        # story_id at the end makes it covering.
+        Index(
+            "ix_story_keywords_pick", "keyword_id", "locale", "approved", "random_key", "story_id"
+        ),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    # PK (story_id, keyword_id): "does story S have keyword K" is one primary-key probe.
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
+    )
+    keyword_id: Mapped[int] = mapped_column(
+        ForeignKey("keywords.id", ondelete="CASCADE"), primary_key=True
+    )
+    locale: Mapped[str] = mapped_column(String(16))
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    random_key: Mapped[int] = mapped_column(Integer)
+
+    story: Mapped[Story] = relationship(back_populates="links")
+    keyword: Mapped[Keyword] = relationship(lazy="joined")
+
+
+class GenerationRequest(Base):
+    """A wish for a story about some keywords that the catalogue could not satisfy.
+
+    One row per (sorted canonical keywords, locale); ``demand_count`` counts how often listeners
+    asked, so the batch generator serves popular wishes first.
+    """
+
+    __tablename__ = "generation_requests"
+    __table_args__ = (
+        UniqueConstraint("keywords_key", "locale"),
+        CheckConstraint(_in_check("status", RequestStatus), name="status"),
+        Index("ix_generation_requests_queue", "status", "demand_count"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Canonical keywords, sorted, unique, joined with "|" (the uniqueness key).
+    keywords_key: Mapped[str] = mapped_column(_exact_string(255))
+    keywords: Mapped[list[str]] = mapped_column(default=list)
+    locale: Mapped[str] = mapped_column(String(16), default="en-US")
+    demand_count: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+    story: Mapped[Story | None] = relationship()
+
+    def __repr__(self) -> str:
+        return (
+            f"GenerationRequest(id={self.id!r}, keywords={self.keywords!r}, "
+            f"status={self.status!r}, demand={self.demand_count!r})"
+        )
+
+
+class Listener(Base):
+    """Per-listener persistent attributes, keyed by a sha256 of the Alexa user id (never raw)."""
+
+    __tablename__ = "listeners"
+    __table_args__ = (MYSQL_TABLE_OPTIONS,)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class PlayHistory(Base):
+    """Which listener heard which story when; drives "a story you have not heard yet"."""
+
+    __tablename__ = "play_history"
+    __table_args__ = (
+        Index("ix_play_history_recent", "listener_key", "played_at"),
+        # "has this listener heard story S" probes, and "heard longest ago" without table reads.
+        Index("ix_play_history_listener", "listener_key", "story_id", "played_at"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    listener_key: Mapped[str] = mapped_column(ForeignKey("listeners.key", ondelete="CASCADE"))
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    played_at: Mapped[datetime] = mapped_column(default=_utcnow)
+    finished: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+_LINKED_ATTRIBUTES = ("review_status", "locale", "random_key")
+
+
+@event.listens_for(Session, "before_flush")
+def _sync_story_links(session: Session, _flush_context: Any, _instances: Any) -> None:
+    """Copy a story's locale / approval / random_key into its keyword links before each flush."""
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, Story):
+            continue
+        state = inspect(obj)
+        if obj.random_key is None:
+            obj.random_key = new_random_key()
+        if obj.locale is None:
+            obj.locale = "en-US"
+        if obj.review_status is None:
+            obj.review_status = ReviewStatus.PENDING.value
+        changed = state.pending or any(
+            state.attrs[name].history.has_changes() for name in _LINKED_ATTRIBUTES
+        )
+        if not changed and "links" in state.unloaded:
+            continue
+        approved = obj.review_status == ReviewStatus.APPROVED
+        for link in obj.links:
+            if link.locale != obj.locale:
+                link.locale = obj.locale
+            if link.approved != approved:
+                link.approved = approved
+            if link.random_key != obj.random_key:
+                link.random_key = obj.random_key

@@ -1,0 +1,418 @@
+"""From raw model output to a story fit to store: settings, cleanup, title, checks, verdict.
+
+Torch-free on purpose: the live path and the batch job import it before any model is loaded,
+and the checks are unit-testable on plain strings. A story that fails any check is kept as
+``rejected`` with the reason (useful to tune the generator), never served; only stories passing
+every check are ``approved`` (``pending`` instead when a human must review them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from generator.prompting import build_prompt, parse_generation
+
+logger = logging.getLogger(__name__)
+
+APPROVED, PENDING, REJECTED = "approved", "pending", "rejected"
+_SENTENCE_END_RE = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s|$)")
+_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['\u2019][A-Za-z]+)?")
+_SMALL_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "with",
+        "by",
+        "from",
+    }
+)
+
+
+@dataclass(frozen=True)
+class StoryConfig:
+    """Every knob of story generation and acceptance; load overrides from JSON.
+
+    ``StoryConfig.from_json("story.json")`` reads a flat object of any of these fields (unknown
+    keys are an error, so a typo does not silently fall back to a default).
+    """
+
+    # Sampling.
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.95
+    repetition_penalty: float = 1.1
+    no_repeat_ngram_size: int = 4
+    max_new_tokens: int = 250
+    target_new_tokens: int = 190
+    # Keyword guarantee.
+    guarantee_keywords: bool = True
+    keyword_start: float = 0.08
+    keyword_spread: float = 0.45
+    keyword_ramp: float = 0.25
+    keyword_max_bias: float = 4.0
+    # Acceptance.
+    min_words: int = 60
+    max_words: int = 600
+    max_repetition_ratio: float = 0.25  # share of repeated word 4-grams
+    min_distinct_2: float = 0.55  # distinct word bigrams / bigrams
+    min_distinct_1: float = 0.25
+    require_finished: bool = False  # False: a story cut at a full sentence is fine
+    max_title_words: int = 10
+    title_from_model: bool = True  # else always the keyword template
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoryConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown story config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> StoryConfig:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def live(self) -> StoryConfig:
+        """The short-story variant for the live path (~150 words, must fit a few seconds)."""
+        data = self.to_dict()
+        data.update(max_new_tokens=210, target_new_tokens=165, min_words=50, max_words=220)
+        return StoryConfig(**data)
+
+    def sampling(self) -> Any:
+        """:class:`generator.decoding.SamplingSettings` (imports torch)."""
+        from generator.decoding import SamplingSettings
+
+        return SamplingSettings(
+            temperature=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            repetition_penalty=self.repetition_penalty,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
+            max_new_tokens=self.max_new_tokens,
+            target_new_tokens=self.target_new_tokens,
+        )
+
+    def schedule(self) -> Any:
+        """:class:`generator.decoding.KeywordSchedule` (imports torch)."""
+        from generator.decoding import KeywordSchedule
+
+        return KeywordSchedule(
+            start=self.keyword_start,
+            spread=self.keyword_spread,
+            ramp=self.keyword_ramp,
+            max_bias=self.keyword_max_bias,
+        )
+
+
+@dataclass
+class GeneratedStory:
+    """A story ready for the store (``to_draft``) or for the live path to read out."""
+
+    title: str
+    text: str
+    keywords: tuple[str, ...]
+    status: str  # approved | pending | rejected
+    rejection_reason: str | None = None
+    prompt: str = ""
+    model_name: str | None = None
+    finished: bool = False
+    quality: dict[str, Any] = field(default_factory=dict)
+    safety: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def servable(self) -> bool:
+        return self.status == APPROVED
+
+    @property
+    def content_hash(self) -> str:
+        """Same normalisation idea as the store's idempotency: whitespace/case-insensitive."""
+        return content_hash(self.title, self.text)
+
+    def to_draft(self, model_id: int | None = None, locale: str = "en-US") -> Any:
+        """A ``db.store.StoryDraft`` (imports the db package)."""
+        from db.store import StoryDraft
+
+        return StoryDraft(
+            title=self.title,
+            text=self.text,
+            keywords=list(self.keywords),
+            locale=locale,
+            source="generated",
+            review_status=self.status,
+            model_id=model_id,
+            prompt=self.prompt,
+            requested_keywords=list(self.keywords),
+            safety_verdict=_short_verdict(self.safety),
+            rejection_reason=self.rejection_reason,
+            quality=self.quality,
+        )
+
+    def to_catalogue_record(self) -> dict[str, Any]:
+        """One line of ``db/data/starter_catalogue.jsonl``."""
+        return {
+            "title": self.title,
+            "text": self.text,
+            "keywords": list(self.keywords),
+            "source": "generated",
+            "status": self.status,
+            "model": self.model_name,
+            "locale": "en-US",
+        }
+
+
+def _short_verdict(safety: dict[str, Any]) -> str | None:
+    """The store keeps a short verdict string (200 chars): "ok" or the reason."""
+    if not safety:
+        return None
+    return "ok" if safety.get("ok") else str(safety.get("reason") or "unsafe")[:200]
+
+
+def content_hash(title: str, text: str) -> str:
+    normalised = " ".join(f"{title}\n{text}".lower().split())
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- keywords
+
+
+@lru_cache(maxsize=4096)
+def keyword_surface_forms(lemma: str) -> frozenset[str]:
+    """All forms that count as the keyword ("mouse" -> {"mouse", "mice"})."""
+    lemma = " ".join(lemma.lower().split())
+    forms = {lemma}
+    try:
+        from db.keywords import surface_forms  # the store's inflection rules win
+    except ImportError:  # pragma: no cover - db package not there (tests of this module alone)
+        surface_forms = None
+    if surface_forms is not None:
+        try:
+            forms |= {" ".join(f.lower().split()) for f in surface_forms(lemma) if f.strip()}
+        except Exception:  # pragma: no cover - never let a store bug stop generation
+            logger.exception("db.keywords.surface_forms failed for %r", lemma)
+    head, _, last = lemma.rpartition(" ")
+    try:
+        from lemminflect import getAllInflections
+
+        for values in getAllInflections(last, upos="NOUN").values():
+            for value in values:
+                forms.add(f"{head} {value}".strip())
+    except ImportError:  # pragma: no cover
+        forms.add(lemma + "s")
+    return frozenset(forms)
+
+
+def keyword_pattern(forms: Sequence[str] | frozenset[str] | set[str]) -> re.Pattern[str]:
+    """Whole-word, case-insensitive match of any form, followed by a non-letter character.
+
+    Requiring the following character means "dragon" at the very end of the text does not count
+    yet (the next token could still make it "dragonfly").
+    """
+    alternatives = "|".join(
+        r"\s+".join(re.escape(part) for part in form.split())
+        for form in sorted(forms, key=len, reverse=True)
+    )
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?=[^A-Za-z0-9])", re.IGNORECASE)
+
+
+def keyword_in_text(keyword: str, text: str) -> bool:
+    """Final inclusion check used by assembly, benches and tests (same rule as the guide)."""
+    return _keyword_regex(keyword).search(text + " ") is not None
+
+
+@lru_cache(maxsize=4096)
+def _keyword_regex(keyword: str) -> re.Pattern[str]:
+    return keyword_pattern(keyword_surface_forms(" ".join(keyword.lower().split())))
+
+
+# --------------------------------------------------------------------------- text cleanup
+
+
+def clean_text(text: str) -> str:
+    """Collapse runs of spaces, keep paragraph breaks, drop stray prompt markup."""
+    text = text.replace("\r", "")
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n|\n", text)]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def cut_at_last_sentence(text: str) -> tuple[str, bool]:
+    """Text up to its last complete sentence; second value False if nothing was cut."""
+    stripped = text.rstrip()
+    ends = list(_SENTENCE_END_RE.finditer(stripped))
+    if not ends:
+        return "", bool(stripped)
+    end = ends[-1].end()
+    return stripped[:end].rstrip(), end < len(stripped)
+
+
+def keyword_title(keywords: Sequence[str]) -> str:
+    """ "The Dragon and the Kite", "The Dragon, the Kite and the Moon", "A Bedtime Story"."""
+    parts = [k.strip().title() for k in keywords if k.strip()]
+    if not parts:
+        return "A Bedtime Story"
+    if len(parts) == 1:
+        return f"The {parts[0]}"
+    head = ", the ".join(parts[:-1])
+    return f"The {head} and the {parts[-1]}"
+
+
+def tidy_title(title: str | None, max_words: int) -> str | None:
+    """Title-case a model title; None when empty, too long or not words."""
+    if not title:
+        return None
+    title = title.strip().strip("\"'`*#:").strip()
+    title = re.sub(r"\s+", " ", title).rstrip(".")
+    words = title.split(" ")
+    if not title or len(words) > max_words or not re.search(r"[A-Za-z]{2}", title):
+        return None
+    out = [
+        w
+        if (w.isupper() and len(w) > 1)
+        else (w.lower() if i and w.lower() in _SMALL_WORDS else w[:1].upper() + w[1:])
+        for i, w in enumerate(words)
+    ]
+    return " ".join(out)
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def quality_metrics(text: str) -> dict[str, Any]:
+    """Word count, distinct-1/2 and the share of repeated 4-grams (degeneration signals)."""
+    words = [w.lower() for w in _WORD_RE.findall(text)]
+    n = len(words)
+    bigrams = list(itertools.pairwise(words))
+    fourgrams = list(zip(words, words[1:], words[2:], words[3:], strict=False))
+    repeated = sum(c - 1 for c in Counter(fourgrams).values() if c > 1)
+    return {
+        "words": n,
+        "sentences": len(_SENTENCE_END_RE.findall(text)),
+        "distinct_1": round(len(set(words)) / n, 4) if n else 0.0,
+        "distinct_2": round(len(set(bigrams)) / len(bigrams), 4) if bigrams else 0.0,
+        "repetition_ratio": round(repeated / len(fourgrams), 4) if fourgrams else 0.0,
+    }
+
+
+def quality_problem(metrics: dict[str, Any], config: StoryConfig) -> str | None:
+    """The first reason the text is not a usable story, or None."""
+    if metrics["words"] < config.min_words:
+        return f"too short ({metrics['words']} words < {config.min_words})"
+    if metrics["words"] > config.max_words:
+        return f"too long ({metrics['words']} words > {config.max_words})"
+    if metrics["repetition_ratio"] > config.max_repetition_ratio:
+        return f"repetitive (repeated 4-grams {metrics['repetition_ratio']:.2f})"
+    if metrics["distinct_2"] < config.min_distinct_2:
+        return f"degenerate (distinct-2 {metrics['distinct_2']:.2f})"
+    if metrics["distinct_1"] < config.min_distinct_1:
+        return f"degenerate (distinct-1 {metrics['distinct_1']:.2f})"
+    return None
+
+
+def trim_to_max_words(text: str, max_words: int) -> str:
+    """Cut an over-long story back to its last full sentence within ``max_words``."""
+    for count, match in enumerate(_WORD_RE.finditer(text), start=1):
+        if count > max_words:
+            return cut_at_last_sentence(text[: match.start()])[0]
+    return text
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def assemble_story(
+    continuation: str,
+    keywords: Sequence[str],
+    config: StoryConfig | None = None,
+    *,
+    prompt: str | None = None,
+    title: str | None = None,
+    finished: bool | None = None,
+    model_name: str | None = None,
+    require_human_review: bool = False,
+    seconds: float = 0.0,
+) -> GeneratedStory:
+    """Parse, clean and check one generation; the verdict is in ``status``/``rejection_reason``.
+
+    ``continuation`` is what the model wrote after ``prompt`` (``build_prompt(keywords, title)``);
+    ``title`` is the one given in the prompt, if any.
+    """
+    from generator.safety import check_story
+
+    config = config or StoryConfig()
+    keywords = tuple(dict.fromkeys(k for k in keywords if k.strip()))
+    parsed = parse_generation(continuation, title=title)
+    ended = parsed.finished if finished is None else finished
+    text, was_cut = cut_at_last_sentence(clean_text(parsed.text))
+    text = trim_to_max_words(text, config.max_words)
+    chosen_title = (
+        tidy_title(parsed.title, config.max_title_words) if config.title_from_model else None
+    ) or keyword_title(keywords)
+    metrics = quality_metrics(text)
+    missing = [k for k in keywords if not keyword_in_text(k, text)]
+    metrics.update(
+        finished=ended,
+        cut=was_cut,
+        keywords_missing=missing,
+        title_source="model" if chosen_title != keyword_title(keywords) else "template",
+    )
+    verdict = check_story(chosen_title, text)
+    if not verdict.ok and metrics["title_source"] == "model":
+        # An unsafe model title on a safe text: fall back to the keyword title.
+        text_verdict = check_story("", text)
+        if text_verdict.ok:
+            chosen_title, verdict = (
+                keyword_title(keywords),
+                check_story(keyword_title(keywords), text),
+            )
+            metrics["title_source"] = "template"
+    reason: str | None = None
+    if not text:
+        reason = "unfinished (no complete sentence)"
+    elif config.require_finished and not ended:
+        reason = "unfinished (the model did not end the story)"
+    if reason is None:
+        reason = quality_problem(metrics, config)
+    if reason is None and missing:
+        reason = f"missing keywords: {', '.join(missing)}"
+    if reason is None and not verdict.ok:
+        reason = verdict.reason
+    status = REJECTED if reason is not None else PENDING if require_human_review else APPROVED
+    if not text:
+        # Rejected and nothing survived the cut: keep what the model wrote, for diagnosis.
+        text = clean_text(parsed.text) or "(no text)"
+    return GeneratedStory(
+        title=chosen_title,
+        text=text,
+        keywords=keywords,
+        status=status,
+        rejection_reason=reason,
+        prompt=prompt if prompt is not None else build_prompt(keywords, title),
+        model_name=model_name,
+        finished=ended,
+        quality=metrics,
+        safety=verdict.as_dict(),
+        seconds=seconds,
+    )

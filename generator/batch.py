@@ -1,0 +1,606 @@
+"""`bedtime generate`: the cron-friendly batch job that fills the story catalogue.
+
+What it does, in order:
+
+1. claims the listener-demand queue (``claim_generation_requests``: SKIP LOCKED on MySQL, a
+   write lock on SQLite, so several workers never take the same request);
+2. builds a plan of keyword sets — every catalogue keyword alone and in pairs — and subtracts the
+   approved stories each set already has, so re-running never over-fills a set (idempotent);
+3. generates in batches (CTranslate2 int8 when ``<model>/ct2`` exists, else our batched HF loop,
+   both with the keyword guarantee), runs every story through assembly + the safety gate, and
+   commits each story in its own transaction (a ``kill -9`` loses at most the batch in flight,
+   never leaves half a story; the store's content hash makes a re-insert a no-op);
+4. prints a summary (stories/h, tokens/s, approvals, rejection reasons).
+
+Cron (every night at 02:15, one worker; add ``--worker-id`` per replica for several)::
+
+    15 2 * * * BEDTIME_DATABASE_URL=... /opt/bedtime/.venv/bin/bedtime generate --plan catalogue \
+        --per-set 3 --time-limit 50 >> /var/log/bedtime-generate.log 2>&1
+
+Importing this module is torch-free (the CLI mounts it lazily); the model loads in ``run_batch``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import random
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+STARTER_KEYWORDS = DATA_DIR / "starter_keywords.txt"
+PLANS = ("starter", "catalogue", "requests")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One story to generate: its keywords and, for queue work, the request it answers."""
+
+    keywords: tuple[str, ...]
+    request_id: int | None = None
+
+
+@dataclass
+class PlanItem:
+    """A keyword set and how many more approved stories it needs."""
+
+    keywords: tuple[str, ...]
+    wanted: int
+    have: int = 0
+
+
+@dataclass
+class BatchSummary:
+    """What a run did; printed at the end and returned for tests."""
+
+    generated: int = 0
+    approved: int = 0
+    pending: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    requests_done: int = 0
+    requests_failed: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    reasons: Counter[str] = field(default_factory=Counter)
+    keywords_covered: set[str] = field(default_factory=set)
+    stopped_early: str | None = None
+    engine: str = ""
+
+    @property
+    def stories_per_hour(self) -> float:
+        return self.generated / self.seconds * 3600 if self.seconds else 0.0
+
+    def lines(self) -> list[str]:
+        rate = self.tokens / self.seconds if self.seconds else 0.0
+        out = [
+            f"generated {self.generated} stories in {self.seconds:.0f}s with {self.engine} "
+            f"({self.stories_per_hour:.0f} stories/h, {rate:.0f} tokens/s)",
+            f"approved {self.approved}, pending review {self.pending}, rejected {self.rejected}, "
+            f"already stored {self.duplicates}",
+            f"requests done {self.requests_done}, failed {self.requests_failed}; "
+            f"keywords with new approved stories: {len(self.keywords_covered)}",
+        ]
+        for reason, count in self.reasons.most_common(8):
+            out.append(f"  rejected {count}x: {reason}")
+        if self.stopped_early:
+            out.append(f"stopped early: {self.stopped_early}")
+        return out
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def read_keyword_file(path: Path = STARTER_KEYWORDS) -> list[str]:
+    """Keywords one per line (``#`` comments), normalised, duplicates dropped."""
+    from db.keywords import normalize_keyword
+
+    found: list[str] = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        word = normalize_keyword(line.split("#", 1)[0])
+        if word and word not in found:
+            found.append(word)
+    return found
+
+
+def keyword_pairs(
+    keywords: Sequence[str], per_keyword: int, seed: int = 7
+) -> list[tuple[str, str]]:
+    """Each keyword paired with ``per_keyword`` partners (deterministic, spread evenly).
+
+    Pairs are sorted tuples so "bear+moon" and "moon+bear" are one set.
+    """
+    if per_keyword <= 0 or len(keywords) < 2:
+        return []
+    order = list(keywords)
+    random.Random(seed).shuffle(order)
+    pairs: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    n = len(order)
+    for offset in range(1, per_keyword + 1):
+        for i, word in enumerate(order):
+            partner = order[(i + offset * (1 + n // (per_keyword + 1))) % n]
+            pair = tuple(sorted((word, partner)))
+            if partner != word and pair not in seen:
+                seen.add(pair)
+                pairs.append(pair)  # type: ignore[arg-type]
+            if len(pairs) >= (n * per_keyword + 1) // 2:
+                return pairs
+    return pairs
+
+
+def approved_counts(session: Any) -> Counter[tuple[str, ...]]:
+    """Approved (or pending-review) stories per exact keyword set, from the store."""
+    from sqlalchemy import select
+
+    from db.models import Keyword, ReviewStatus, Story, StoryKeyword
+
+    rows = session.execute(
+        select(StoryKeyword.story_id, Keyword.lemma)
+        .join(Keyword, Keyword.id == StoryKeyword.keyword_id)
+        .join(Story, Story.id == StoryKeyword.story_id)
+        .where(Story.review_status.in_([ReviewStatus.APPROVED.value, ReviewStatus.PENDING.value]))
+    ).all()
+    by_story: dict[int, list[str]] = {}
+    for story_id, lemma in rows:
+        by_story.setdefault(story_id, []).append(lemma)
+    return Counter(tuple(sorted(lemmas)) for lemmas in by_story.values())
+
+
+def build_plan(
+    keywords: Sequence[str],
+    per_set: int,
+    pairs_per_keyword: int,
+    existing: Counter[tuple[str, ...]],
+    per_pair: int | None = None,
+) -> list[PlanItem]:
+    """Singles first, then pairs; only sets still short of their target."""
+    items: list[PlanItem] = []
+    sets: list[tuple[tuple[str, ...], int]] = [((k,), per_set) for k in keywords]
+    sets += [
+        (pair, per_pair if per_pair is not None else per_set)
+        for pair in keyword_pairs(keywords, pairs_per_keyword)
+    ]
+    for key, target in sets:
+        have = existing.get(tuple(sorted(key)), 0)
+        if have < target:
+            items.append(PlanItem(keywords=key, wanted=target - have, have=have))
+    return items
+
+
+def interleave_jobs(items: Sequence[PlanItem]) -> list[Job]:
+    """Round-robin over sets so an interrupted run still covers many keywords."""
+    jobs: list[Job] = []
+    for round_index in itertools.count():
+        added = False
+        for item in items:
+            if round_index < item.wanted:
+                jobs.append(Job(item.keywords))
+                added = True
+        if not added:
+            return jobs
+    return jobs  # pragma: no cover
+
+
+def shard(jobs: Iterable[Job], index: int, count: int) -> list[Job]:
+    """Jobs for worker ``index`` of ``count`` (by keyword set, stable across runs)."""
+    if count <= 1:
+        return list(jobs)
+    import zlib
+
+    return [j for j in jobs if zlib.crc32("|".join(j.keywords).encode()) % count == index]
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def model_record_id(session: Any, generator: Any) -> int | None:
+    """The registry row of the model (registered if missing) so stories link to their model."""
+    from sqlalchemy import select
+
+    from db.models import ModelRecord
+
+    name = generator.model_name
+    found = session.scalar(select(ModelRecord).where(ModelRecord.name == name))
+    if found is None:
+        from generator.registry import register_model
+
+        found = register_model(
+            session, generator.loaded.path, name, model_class=type(generator.model).__name__
+        )
+        session.commit()
+    return int(found.id)
+
+
+def store_story(
+    session_factory: Callable[[], Any],
+    story: Any,
+    job: Job,
+    model_id: int | None,
+    summary: BatchSummary,
+    locale: str = "en-US",
+) -> None:
+    """One story (and its request's completion) in one transaction."""
+    from db.store import add_story, complete_generation_request
+
+    with session_factory() as session:
+        try:
+            draft = story.to_draft(model_id=model_id, locale=locale)
+            before = session.scalar(_hash_exists(story))
+            stored = add_story(session, draft)
+            if before:
+                summary.duplicates += 1
+            if job.request_id is not None:
+                ok = stored.review_status != "rejected"
+                complete_generation_request(
+                    session,
+                    job.request_id,
+                    stored.id if ok else None,
+                    None if ok else (story.rejection_reason or "rejected"),
+                )
+                if ok:
+                    summary.requests_done += 1
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def _hash_exists(story: Any) -> Any:
+    from sqlalchemy import exists, select
+
+    from db.models import Story
+    from db.store import content_hash
+
+    return select(exists().where(Story.content_hash == content_hash(story.title, story.text)))
+
+
+def run_batch(
+    session_factory: Callable[[], Any],
+    generator: Any,
+    *,
+    plan: str = "catalogue",
+    keywords: Sequence[str] | None = None,
+    per_set: int = 3,
+    per_pair: int | None = None,
+    pairs_per_keyword: int = 1,
+    requests: int = 50,
+    batch_size: int = 16,
+    max_stories: int | None = None,
+    max_attempts: int = 3,
+    worker_id: str | None = None,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    time_limit_s: float | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    locale: str = "en-US",
+) -> BatchSummary:
+    """Generate what the plan still lacks; see the module docstring."""
+    from tqdm import tqdm
+
+    from db.store import claim_generation_requests, complete_generation_request, known_keywords
+
+    summary = BatchSummary(engine=generator.engine)
+    started = time.monotonic()
+    worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    rng = random.Random(seed)
+    with session_factory() as session:
+        model_id = model_record_id(session, generator)
+        claimed = claim_generation_requests(session, worker_id, requests) if requests > 0 else []
+        request_jobs = [Job(tuple(r.keywords), r.id) for r in claimed if r.locale == locale]
+        if plan == "requests":
+            words: list[str] = []
+        elif plan == "starter" or keywords:
+            words = list(keywords or read_keyword_file())
+        else:
+            words = known_keywords(session, locale=locale)
+        existing = approved_counts(session)
+    items = build_plan(words, per_set, pairs_per_keyword, existing, per_pair)
+    plan_jobs = shard(interleave_jobs(items), shard_index, shard_count)
+    logger.info(
+        "%d queue requests, %d plan jobs over %d keyword sets",
+        len(request_jobs),
+        len(plan_jobs),
+        len(items),
+    )
+    queue: list[Job] = request_jobs + plan_jobs
+    if max_stories is not None:
+        queue = queue[:max_stories]
+    # Attempt budgets: a request gets max_attempts tries, a plan set wanted * max_attempts.
+    attempts: Counter[Any] = Counter()
+    budget = {tuple(sorted(i.keywords)): i.wanted * max_attempts for i in items}
+    bar = tqdm(total=len(queue), unit="story", disable=not progress, smoothing=0.1)
+    try:
+        while queue:
+            if time_limit_s is not None and time.monotonic() - started > time_limit_s:
+                summary.stopped_early = f"time limit {time_limit_s:.0f}s reached"
+                break
+            batch, queue = queue[:batch_size], queue[batch_size:]
+            tokens_before = generator.stats["tokens"]
+            stories = generator.generate([j.keywords for j in batch], seed=rng.randrange(2**31))
+            summary.tokens += generator.stats["tokens"] - tokens_before
+            for job, story in zip(batch, stories, strict=True):
+                summary.generated += 1
+                budget_key: Any = ("request", job.request_id) if job.request_id else job.keywords
+                attempts[budget_key] += 1
+                limit = (
+                    max_attempts
+                    if job.request_id
+                    else budget.get(tuple(sorted(job.keywords)), max_attempts)
+                )
+                if story.status == "rejected":
+                    summary.rejected += 1
+                    summary.reasons[_reason_class(story.rejection_reason)] += 1
+                    retry = attempts[budget_key] < limit
+                    # A request is failed only when its last attempt is rejected.
+                    stored_as = Job(job.keywords) if retry else job
+                    store_story(session_factory, story, stored_as, model_id, summary, locale)
+                    if job.request_id is not None and not retry:
+                        summary.requests_failed += 1
+                    if retry:
+                        queue.append(job)
+                        bar.total += 1
+                else:
+                    store_story(session_factory, story, job, model_id, summary, locale)
+                    summary.approved += story.status == "approved"
+                    summary.pending += story.status == "pending"
+                    summary.keywords_covered.update(job.keywords)
+                bar.update(1)
+            summary.seconds = time.monotonic() - started
+            bar.set_postfix(ok=summary.approved + summary.pending, rej=summary.rejected)
+    except KeyboardInterrupt:
+        summary.stopped_early = "interrupted"
+    finally:
+        bar.close()
+        summary.seconds = time.monotonic() - started
+        unfinished = [j for j in queue if j.request_id is not None]
+        if unfinished:
+            # Give back requests we claimed but did not get to: mark them failed so the
+            # store retries them (attempts are bounded by the store's MAX_ATTEMPTS).
+            with session_factory() as session:
+                for job in unfinished:
+                    complete_generation_request(session, job.request_id, None, "not reached")
+                session.commit()
+    return summary
+
+
+def _reason_class(reason: str | None) -> str:
+    """Group rejection reasons for the summary ("too short (41 words < 60)" -> "too short")."""
+    if not reason:
+        return "unknown"
+    return reason.split(" (", 1)[0].split(":", 1)[0]
+
+
+def export_catalogue(
+    session_factory: Callable[[], Any],
+    out_path: Path,
+    model_name: str | None = None,
+    keep_handwritten: bool = True,
+) -> int:
+    """Write approved generated stories as JSONL (the format ``db/catalogue.py`` reads).
+
+    With ``keep_handwritten``, lines of an existing file whose source is not "generated" (the
+    hand-written starter stories) are kept at the top. Returns the generated stories written.
+    """
+    from sqlalchemy import select
+
+    from db.models import ModelRecord, ReviewStatus, Story, StorySource
+    from generator.artifacts import atomic_write_text
+
+    lines: list[str] = []
+    kept: list[str] = []
+    if keep_handwritten and Path(out_path).exists():
+        for line in Path(out_path).read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("source") not in (None, "generated"):
+                kept.append(line)
+    with session_factory() as session:
+        stmt = (
+            select(Story)
+            .where(
+                Story.review_status == ReviewStatus.APPROVED.value,
+                Story.source == StorySource.GENERATED.value,
+            )
+            .order_by(Story.id)
+        )
+        if model_name:
+            stmt = stmt.join(ModelRecord, ModelRecord.id == Story.model_id).where(
+                ModelRecord.name == model_name
+            )
+        for story in session.scalars(stmt):
+            record = {
+                "title": story.title,
+                "text": story.text,
+                "keywords": story.keyword_lemmas,
+                "source": "generated",
+                "status": "approved",
+                "locale": story.locale,
+                "model": story.model.name if story.model is not None else model_name,
+            }
+            lines.append(json.dumps(record, ensure_ascii=False))
+    atomic_write_text(out_path, "".join(line + "\n" for line in kept + lines))
+    return len(lines)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parse_shard(value: str) -> tuple[int, int]:
+    try:
+        index, count = (int(x) for x in value.split("/", 1))
+    except ValueError as exc:
+        raise click.BadParameter("use I/N, e.g. 0/2") from exc
+    if not 0 <= index < count:
+        raise click.BadParameter("need 0 <= I < N")
+    return index, count
+
+
+@click.command("generate")
+@click.option(
+    "--model",
+    "model_path",
+    default="shipped",
+    show_default=True,
+    help="Model directory, registry name, or 'shipped'.",
+)
+@click.option(
+    "--plan",
+    type=click.Choice(PLANS),
+    default="catalogue",
+    show_default=True,
+    help="starter: keywords from generator/data/starter_keywords.txt; catalogue: "
+    "keywords that have stories; requests: only the listener-demand queue.",
+)
+@click.option(
+    "--keywords-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Plan over these keywords (one per line) instead.",
+)
+@click.option("--per-set", default=3, show_default=True, help="Target stories per keyword.")
+@click.option("--per-pair", type=int, help="Target stories per keyword pair [default: --per-set].")
+@click.option(
+    "--pairs-per-keyword", default=1, show_default=True, help="Pairs each keyword takes part in."
+)
+@click.option(
+    "--requests",
+    "request_limit",
+    default=50,
+    show_default=True,
+    help="Listener requests to claim first (0: none).",
+)
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--max-stories", type=int, help="Stop after this many generations.")
+@click.option("--time-limit", type=float, help="Minutes; stop cleanly after this.")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "hf", "ct2"]),
+    default="auto",
+    show_default=True,
+    help="auto: CTranslate2 int8 when <model>/ct2 exists.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="StoryConfig JSON (sampling, lengths, filters).",
+)
+@click.option("--threads", type=int, help="CPU threads for the model.")
+@click.option("--seed", type=int)
+@click.option("--worker-id", help="Name in the request claims [default: host:pid].")
+@click.option(
+    "--shard",
+    "shard_spec",
+    default="0/1",
+    show_default=True,
+    help="I/N: this worker's share of the plan when N workers run it.",
+)
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Afterwards, write approved generated stories to this JSONL.",
+)
+@click.option(
+    "--keep-handwritten/--no-keep-handwritten",
+    default=True,
+    show_default=True,
+    help="With --export: keep the non-generated lines already in the file.",
+)
+@click.option("--database-url", envvar="BEDTIME_DATABASE_URL", help="SQLAlchemy URL.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (cron logs).")
+def generate_command(
+    model_path: str,
+    plan: str,
+    keywords_file: Path | None,
+    per_set: int,
+    per_pair: int | None,
+    pairs_per_keyword: int,
+    request_limit: int,
+    batch_size: int,
+    max_stories: int | None,
+    time_limit: float | None,
+    engine: str,
+    config_path: str | None,
+    threads: int | None,
+    seed: int | None,
+    worker_id: str | None,
+    shard_spec: str,
+    export_path: Path | None,
+    keep_handwritten: bool,
+    database_url: str | None,
+    no_progress: bool,
+) -> None:
+    """Generate stories for the catalogue and the listener-demand queue (safe to re-run)."""
+    from db.engine import DatabaseUnavailable, check_database, make_engine, session_factory
+    from db.settings import Settings
+    from generator.assemble import StoryConfig
+
+    settings = Settings.from_env()
+    if not no_progress:
+        logging.getLogger("db.store").setLevel(logging.WARNING)  # one line per story: too noisy
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    shard_index, shard_count = _parse_shard(shard_spec)
+    engine_db = make_engine(database_url or settings.database_url)
+    try:
+        check_database(engine_db)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    factory = session_factory(engine_db)
+    config = StoryConfig.from_json(config_path) if config_path else StoryConfig()
+    from generator.decoding import StoryGenerator
+
+    generator = StoryGenerator(
+        model_path,
+        config,
+        engine=engine,
+        require_human_review=settings.require_human_review,
+        threads=threads,
+    )
+    words = read_keyword_file(keywords_file) if keywords_file else None
+    summary = run_batch(
+        factory,
+        generator,
+        plan=plan,
+        keywords=words,
+        per_set=per_set,
+        per_pair=per_pair,
+        pairs_per_keyword=pairs_per_keyword,
+        requests=request_limit,
+        batch_size=batch_size,
+        max_stories=max_stories,
+        worker_id=worker_id,
+        shard_index=shard_index,
+        shard_count=shard_count,
+        time_limit_s=time_limit * 60 if time_limit else None,
+        seed=seed,
+        progress=not no_progress,
+        locale=settings.default_locale,
+    )
+    for line in summary.lines():
+        click.echo(line)
+    if export_path is not None:
+        count = export_catalogue(factory, export_path, keep_handwritten=keep_handwritten)
+        click.echo(f"exported {count} approved generated stories to {export_path}")
+
+
+if __name__ == "__main__":  # python -m generator.batch ... (same options as `bedtime generate`)
+    generate_command()

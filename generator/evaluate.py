@@ -1,0 +1,245 @@
+"""Evaluation: bits per character, keyword inclusion, diversity, repetition, speed.
+
+Bits per character is tokenizer-independent (sum of token NLL in bits / characters of the text),
+so models with different vocabularies compare on the same held-out file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from generator.keywords import keyword_included, lemmas_in_text, words
+from generator.prompting import END_TOKEN, STORY_TOKEN, build_prompt, parse_generation
+
+logger = logging.getLogger(__name__)
+
+
+def split_documents(text: str) -> list[str]:
+    """Stories of an ``<|endoftext|>``-separated file (TinyStories layout), stripped."""
+    return [doc.strip() for doc in text.split(END_TOKEN) if doc.strip()]
+
+
+@torch.no_grad()
+def bits_per_char(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    documents: Sequence[str],
+    block_size: int = 256,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Sum NLL (bits) of each document's tokens, conditioned on ``<|story|>``, over its chars.
+
+    Documents longer than a block are scored with a sliding window (half-block stride) so
+    every token is predicted with at least half a block of context.
+    """
+    from tqdm import tqdm
+
+    model.eval()
+    prefix = tokenizer(STORY_TOKEN, add_special_tokens=False)["input_ids"]
+    bodies = tokenizer([" " + d for d in documents], add_special_tokens=False)["input_ids"]
+    # (ids, first scored position) pieces
+    pieces: list[tuple[list[int], int]] = []
+    for body in bodies:
+        ids = prefix + body
+        if len(ids) <= block_size:
+            pieces.append((ids, len(prefix)))
+            continue
+        stride = block_size // 2
+        pieces.append((ids[:block_size], len(prefix)))
+        start = stride
+        while start + block_size - stride < len(ids):
+            window = ids[start : start + block_size]
+            pieces.append((window, block_size - stride))
+            start += stride
+    total_nats = 0.0
+    n_tokens = 0
+    pad = int(tokenizer.pad_token_id)
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][0]))
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    for batch_idx in tqdm(batches, desc="bpc", disable=not progress, unit="batch"):
+        length = max(len(pieces[i][0]) for i in batch_idx)
+        ids = torch.full((len(batch_idx), length), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch_idx), length), dtype=torch.long)
+        score = torch.zeros((len(batch_idx), length), dtype=torch.bool)
+        for row, i in enumerate(batch_idx):
+            seq, first = pieces[i]
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+            score[row, first : len(seq)] = True
+        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        target_logp = logp.gather(2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        scored = score[:, 1:]
+        total_nats -= float(target_logp[scored].sum())
+        n_tokens += int(scored.sum())
+    n_chars = sum(len(" " + d) for d in documents)
+    bits = total_nats / math.log(2)
+    return {
+        "bits_per_char": bits / n_chars,
+        "nats_per_token": total_nats / max(n_tokens, 1),
+        "chars_per_token": n_chars / max(n_tokens, 1),
+        "n_documents": len(documents),
+        "n_tokens": n_tokens,
+        "n_chars": n_chars,
+    }
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = 256
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.95
+    repetition_penalty: float = 1.1
+    seed: int = 0
+
+
+@dataclass
+class GeneratedStory:
+    keywords: list[str]
+    title: str | None
+    text: str
+    finished: bool
+    n_new_tokens: int
+    seconds: float
+    included: list[bool] = field(default_factory=list)
+
+
+@torch.no_grad()
+def generate_story(model: torch.nn.Module, tokenizer: Any, keywords: Sequence[str],
+                   settings: GenerationSettings) -> GeneratedStory:
+    """Sample one story for ``keywords`` (batch of one: no padding pitfalls)."""
+    prompt = build_prompt(keywords)
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    start = time.perf_counter()
+    output = model.generate(
+        **inputs,
+        do_sample=True,
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
+        repetition_penalty=settings.repetition_penalty,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    seconds = time.perf_counter() - start
+    new_tokens = output[0, inputs["input_ids"].shape[1]:]
+    continuation = tokenizer.decode(new_tokens, skip_special_tokens=False)
+    parsed = parse_generation(continuation)
+    lemmas = lemmas_in_text(parsed.text)
+    return GeneratedStory(
+        keywords=list(keywords), title=parsed.title, text=parsed.text, finished=parsed.finished,
+        n_new_tokens=int(new_tokens.shape[0]), seconds=seconds,
+        included=[keyword_included(k, parsed.text, lemmas) for k in keywords],
+    )
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Unique n-grams / all n-grams over all texts (corpus-level distinct-n)."""
+    grams: list[tuple[str, ...]] = []
+    for text in texts:
+        tokens = [w.lower() for w in words(text)]
+        grams.extend(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def repetition_rate(text: str, n: int = 4) -> float:
+    """Share of a story's word n-grams that repeat an earlier n-gram of the same story."""
+    tokens = [w.lower() for w in words(text)]
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def keyword_sets_from_dataset(dataset_path: str | Path, n: int, seed: int = 0,
+                              max_keywords: int = 3) -> list[list[str]]:
+    """Held-out prompts: keywords of validation stories (1..max per prompt, seeded)."""
+    from generator.dataset import load_stories
+
+    rows = [r for r in load_stories(dataset_path, split="validation") if r["keywords"]]
+    rng = random.Random(seed)
+    rng.shuffle(rows)
+    sets = []
+    for row in rows[:n]:
+        k = rng.randint(1, min(max_keywords, len(row["keywords"])))
+        sets.append(row["keywords"][:k])
+    return sets
+
+
+def evaluate_generation(model: torch.nn.Module, tokenizer: Any,
+                        keyword_sets: Sequence[Sequence[str]],
+                        settings: GenerationSettings, progress: bool = True
+                        ) -> tuple[dict[str, float], list[GeneratedStory]]:
+    """Generate one story per keyword set; inclusion, diversity, repetition and speed."""
+    from tqdm import tqdm
+
+    torch.manual_seed(settings.seed)
+    model.eval()
+    stories = [generate_story(model, tokenizer, kws, settings)
+               for kws in tqdm(keyword_sets, desc="generate", disable=not progress)]
+    flags = [flag for s in stories for flag in s.included]
+    texts = [s.text for s in stories]
+    total_tokens = sum(s.n_new_tokens for s in stories)
+    total_seconds = sum(s.seconds for s in stories)
+    metrics = {
+        "n_stories": len(stories),
+        "keyword_inclusion_rate": sum(flags) / len(flags) if flags else 0.0,
+        "all_keywords_included_rate": (
+            sum(all(s.included) for s in stories) / len(stories) if stories else 0.0),
+        "distinct_2": distinct_n(texts, 2),
+        "distinct_3": distinct_n(texts, 3),
+        "repetition_rate_4gram": (
+            sum(repetition_rate(t) for t in texts) / len(texts) if texts else 0.0),
+        "finished_rate": sum(s.finished for s in stories) / len(stories) if stories else 0.0,
+        "mean_words": sum(len(t.split()) for t in texts) / len(texts) if texts else 0.0,
+        "generation_tokens_per_s": total_tokens / total_seconds if total_seconds else 0.0,
+    }
+    return metrics, stories
+
+
+def run_evaluation(
+    model_path: str | Path,
+    text_file: str | Path | None = None,
+    dataset_path: str | Path | None = None,
+    n_prompts: int = 50,
+    max_documents: int | None = None,
+    settings: GenerationSettings | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Everything ``bedtime eval`` reports, as one JSON-able dict."""
+    from generator.artifacts import load_model
+
+    torch.manual_seed(0)
+    loaded = load_model(model_path)
+    settings = settings or GenerationSettings()
+    report: dict[str, Any] = {"model_path": str(loaded.path),
+                              "n_params": loaded.meta.get("n_params"),
+                              "generation_settings": asdict(settings)}
+    block = int(getattr(loaded.model.config, "n_positions", 256))
+    if text_file is not None:
+        docs = split_documents(Path(text_file).read_text(encoding="utf-8"))
+        if max_documents:
+            docs = docs[:max_documents]
+        start = time.perf_counter()
+        report["bpc"] = bits_per_char(loaded.model, loaded.tokenizer, docs,
+                                      block_size=min(block, 512), progress=progress)
+        report["bpc"]["text_file"] = str(text_file)
+        report["bpc"]["eval_tokens_per_s"] = (
+            report["bpc"]["n_tokens"] / (time.perf_counter() - start))
+    if dataset_path is not None and n_prompts > 0:
+        sets = keyword_sets_from_dataset(dataset_path, n_prompts, seed=settings.seed)
+        metrics, stories = evaluate_generation(loaded.model, loaded.tokenizer, sets, settings,
+                                               progress=progress)
+        report["generation"] = metrics
+        report["samples"] = [asdict(s) for s in stories[:5]]
+    return report

@@ -1,0 +1,1 @@
+"""Alembic migrations for the story store (run with ``bedtime db upgrade``)."""

@@ -1,0 +1,68 @@
+"""The skill factory: nothing is built at import; Flask, Lambda and tests each build their own."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from ask_sdk_core.api_client import DefaultApiClient
+from ask_sdk_core.skill_builder import CustomSkillBuilder
+from ask_sdk_model.services import ApiClient
+
+from db.settings import Settings
+from skill.handlers import CatchAllExceptionHandler, request_handlers
+from skill.interceptors import (
+    ListenerStateLoadInterceptor,
+    ListenerStateSaveInterceptor,
+    LocalizationInterceptor,
+    RequestLoggingInterceptor,
+    ResponseLoggingInterceptor,
+)
+from skill.persistence import SqlPersistenceAdapter
+from skill.services import SkillServices
+
+logger = logging.getLogger(__name__)
+
+#: Seconds we wait for Alexa's directive service (progressive responses) before giving up.
+API_TIMEOUT_SECONDS = 2.0
+
+
+class TimeoutApiClient(DefaultApiClient):
+    """DefaultApiClient sets no timeout; a stuck call would eat the 8-second budget."""
+
+    def __init__(self, timeout: float = API_TIMEOUT_SECONDS) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def _resolve_method(self, request: Any) -> Any:
+        return functools.partial(super()._resolve_method(request), timeout=self.timeout)
+
+
+def build_skill(settings: Settings | None = None, *, services: SkillServices | None = None,
+                api_client: ApiClient | None = None) -> CustomSkillBuilder:
+    """A configured CustomSkillBuilder; call ``.create()`` (Flask) or ``.lambda_handler()``.
+
+    ``api_client`` reaches Alexa's services (progressive responses); tests pass a fake.
+    """
+    if services is None:
+        services = SkillServices.from_settings(settings or Settings.from_env())
+    settings = services.settings
+    if settings.live_model_path and settings.require_human_review:
+        logger.warning("BEDTIME_LIVE_MODEL is ignored: BEDTIME_REQUIRE_HUMAN_REVIEW is on and a "
+                       "live story cannot be reviewed before it is told")
+    services.warm_up()
+    builder = CustomSkillBuilder(
+        persistence_adapter=SqlPersistenceAdapter(services.session_factory),
+        api_client=api_client or TimeoutApiClient(),
+    )
+    builder.skill_id = settings.skill_id
+    builder.add_global_request_interceptor(LocalizationInterceptor())
+    builder.add_global_request_interceptor(RequestLoggingInterceptor())
+    builder.add_global_request_interceptor(ListenerStateLoadInterceptor())
+    builder.add_global_response_interceptor(ListenerStateSaveInterceptor())
+    builder.add_global_response_interceptor(ResponseLoggingInterceptor())
+    for handler in request_handlers(services):
+        builder.add_request_handler(handler)
+    builder.add_exception_handler(CatchAllExceptionHandler())
+    return builder

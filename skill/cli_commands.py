@@ -1,0 +1,160 @@
+"""``bedtime serve`` and ``bedtime run``: the skill's web endpoint from the command line.
+
+``run`` is the one command a parent needs (README): migrate, load the starter stories, serve.
+Imports of Flask/ASK happen inside the commands so ``bedtime --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import click
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def _settings(no_verify: bool) -> object:
+    from db.settings import ConfigurationError, Settings
+
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    if no_verify:
+        settings = dataclasses.replace(settings, verify_requests=False)
+    return settings
+
+
+def _serve(settings: object, host: str, port: int) -> None:
+    from db.engine import DatabaseUnavailable
+    from skill.webapp import create_app
+
+    try:
+        app = create_app(settings)  # type: ignore[arg-type]
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Bedtime Stories skill listening on http://{host}:{port}/alexa "
+               f"(health: http://{host}:{port}/healthz)")
+    # Werkzeug's server is for development; the Docker image runs gunicorn.
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+_host = click.option("--host", default=DEFAULT_HOST, show_default=True,
+                     help="Interface to listen on (0.0.0.0 for all).")
+_port = click.option("--port", default=DEFAULT_PORT, show_default=True, type=int,
+                     help="TCP port.")
+_no_verify = click.option(
+    "--no-verify", is_flag=True,
+    help="Skip Alexa signature/timestamp/skill-id checks. Local simulators only, never public.")
+
+
+@click.command("serve")
+@_host
+@_port
+@_no_verify
+def serve_command(host: str, port: int, no_verify: bool) -> None:
+    """Serve the skill endpoint (POST /alexa) with the development server."""
+    _serve(_settings(no_verify), host, port)
+
+
+@click.command("run")
+@_host
+@_port
+@_no_verify
+def run_command(host: str, port: int, no_verify: bool) -> None:
+    """Upgrade the database, load the starter stories, then serve the skill."""
+    from db.catalogue import load_starter_catalogue
+    from db.engine import (
+        DatabaseUnavailable,
+        check_database,
+        make_engine,
+        session_factory,
+        upgrade_database,
+    )
+
+    settings = _settings(no_verify)
+    try:
+        engine = make_engine(settings.database_url)  # type: ignore[attr-defined]
+        check_database(engine)
+        upgrade_database(engine)
+        with session_factory(engine)() as session:
+            added = load_starter_catalogue(session)
+            session.commit()
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if "engine" in locals():
+            engine.dispose()
+    click.echo(f"Database ready; {added} starter stories added.")
+    _serve(settings, host, port)
+
+
+# --------------------------------------------------------------------------- skill package
+# The ask-cli skill package (owner: skill/package.py).
+@click.group("skill-package")
+def skill_package_group() -> None:
+    """Build and check the ask-cli skill package (manifest + interaction models)."""
+
+
+@skill_package_group.command("build")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("skill-package"), show_default=True,
+              help="Folder to write skill.json and interactionModels/custom/ into.")
+@click.option("--endpoint", envvar="BEDTIME_ENDPOINT_URI", default=None,
+              help="HTTPS URL of POST /alexa (or a Lambda ARN) to put in skill.json "
+                   "[env: BEDTIME_ENDPOINT_URI]; default: the placeholder in skill.json.")
+@click.option("--seed-only", is_flag=True,
+              help="Use only the checked-in slot values; do not read the story catalogue.")
+def build_package_command(out_dir: Path, endpoint: str | None, seed_only: bool) -> None:
+    """Assemble skill-package/ for `ask deploy`, with STORY_KEYWORD values from the catalogue."""
+    from skill.package import SkillPackageError, build_skill_package
+
+    catalogue = [] if seed_only else _keyword_catalogue()
+    try:
+        written = build_skill_package(out_dir, catalogue, endpoint=endpoint)
+    except SkillPackageError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {len(written)} files to {out_dir} "
+               f"({len(catalogue)} catalogue keywords merged)")
+
+
+@skill_package_group.command("check")
+def check_package_command() -> None:
+    """Check the checked-in interaction models and skill.json; needs no database."""
+    from skill.package import (
+        LOCALES,
+        MANIFEST_PATH,
+        check_example_phrases,
+        check_interaction_model,
+        load_json,
+        load_seed_model,
+    )
+
+    models = {locale: load_seed_model(locale) for locale in LOCALES}
+    problems = [f"{loc}: {p}" for loc, m in models.items() for p in check_interaction_model(m)]
+    problems += check_example_phrases(load_json(MANIFEST_PATH), models)
+    if problems:
+        raise click.ClickException("\n".join(problems))
+    click.echo(f"{len(models)} interaction models and skill.json look valid")
+
+
+def _keyword_catalogue() -> list[tuple[str, list[str]]]:
+    from db import store
+    from db.engine import DatabaseUnavailable, check_database, make_engine, session_factory
+    from db.settings import ConfigurationError, Settings
+
+    try:
+        engine = make_engine(Settings.from_env().database_url)
+        try:
+            check_database(engine)
+            with session_factory(engine)() as session:
+                return store.keyword_catalogue(session)
+        finally:
+            engine.dispose()
+    except (DatabaseUnavailable, ConfigurationError) as exc:
+        raise click.ClickException(f"{exc} (or pass --seed-only)") from None

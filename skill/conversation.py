@@ -1,0 +1,502 @@
+"""What the skill says and remembers, as plain Python: no Alexa types, testable with a Session.
+
+Handlers translate a request into one call here and the returned :class:`Reply` into a response
+(skill/responses.py). Listener state lives in :class:`ListenerState`, which the interceptors load
+from and save to the SDK's session and persistent attributes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db import store
+from db.keywords import normalize_keyword
+from skill.i18n import Translator
+from skill.ssml import PARAGRAPH_BREAK, Speech, split_story
+
+logger = logging.getLogger(__name__)
+
+#: What a "yes" or "no" answers; kept in session attributes between turns.
+PENDING_RESUME = "resume"  # "Shall I carry on?" after a stopped story
+PENDING_GO_ON = "go_on"  # "Shall I go on?" between parts
+PENDING_OFFER = "offer"  # "Would you like (another) story …?" about state.offer_keywords
+PENDING_TOPIC = "topic"  # "What would you like a story about?"
+
+CARD_MAX_CHARS = 900
+TOPIC_SUGGESTIONS = 4
+
+
+@dataclass(frozen=True)
+class SpokenKeyword:
+    """One slot value: the words heard and, when entity resolution matched, the canonical name."""
+
+    said: str
+    canonical: str | None = None
+
+
+@dataclass
+class Bookmark:
+    """Where a listener is in a story; persisted so the next session can offer to carry on."""
+
+    story_id: int
+    title: str
+    part: int
+    keywords: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"story_id": self.story_id, "title": self.title, "part": self.part,
+                "keywords": list(self.keywords)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Bookmark | None:
+        """Tolerates missing or malformed data from older versions: None instead of a crash."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(story_id=int(data["story_id"]), title=str(data.get("title", "")),
+                       part=max(0, int(data.get("part", 0))),
+                       keywords=[str(k) for k in data.get("keywords", [])])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass
+class ListenerState:
+    """Everything remembered about one listener: persistent part plus this session's part."""
+
+    listener_key: str | None = None
+    bookmark: Bookmark | None = None
+    last_story_id: int | None = None
+    last_keywords: list[str] = field(default_factory=list)
+    # session-only
+    pending: str | None = None
+    offer_keywords: list[str] = field(default_factory=list)
+
+    PERSISTENT_KEYS = ("bookmark", "last_story_id", "last_keywords")
+
+    @classmethod
+    def from_attributes(cls, listener_key: str | None, persistent: dict[str, Any],
+                        session: dict[str, Any]) -> ListenerState:
+        last_story = persistent.get("last_story_id")
+        return cls(
+            listener_key=listener_key,
+            bookmark=Bookmark.from_dict(persistent.get("bookmark")),
+            last_story_id=last_story if isinstance(last_story, int) else None,
+            last_keywords=[str(k) for k in persistent.get("last_keywords") or []],
+            pending=session.get("pending") if isinstance(session.get("pending"), str) else None,
+            offer_keywords=[str(k) for k in session.get("offer_keywords") or []],
+        )
+
+    def persistent_attributes(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"last_keywords": list(self.last_keywords)}
+        if self.bookmark is not None:
+            data["bookmark"] = self.bookmark.to_dict()
+        if self.last_story_id is not None:
+            data["last_story_id"] = self.last_story_id
+        return data
+
+    def session_attributes(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.pending:
+            data["pending"] = self.pending
+        if self.offer_keywords:
+            data["offer_keywords"] = list(self.offer_keywords)
+        return data
+
+
+@dataclass
+class Display:
+    """What a screen shows for a story part (APL)."""
+
+    title: str
+    paragraphs: list[str]
+    part: int
+    parts: int
+
+
+@dataclass
+class Reply:
+    """One turn's answer, independent of the ASK response model."""
+
+    speech: Speech
+    reprompt: str | None = None
+    end_session: bool = False
+    card_title: str | None = None
+    card_text: str | None = None
+    display: Display | None = None
+    elicit_slot: str | None = None
+
+
+@lru_cache(maxsize=256)
+def _parts_of(text: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(part) for part in split_story(text))
+
+
+def story_parts(story: store.StoryView) -> list[list[str]]:
+    """The story split into parts (cached; splitting is deterministic)."""
+    return [list(part) for part in _parts_of(story.text)]
+
+
+@lru_cache(maxsize=1024)
+def topic_words(lemma: str) -> str:
+    """How to say a keyword in "stories about …": the plural ("dragons"), else the lemma."""
+    from lemminflect import getInflection
+
+    head, _, last = lemma.rpartition(" ")
+    plural = getInflection(last, tag="NNS") if last.isalpha() else ()
+    if not plural:
+        return lemma
+    return f"{head} {plural[0]}".strip()
+
+
+def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
+    """Shorten at a word boundary so a card never ends mid-word."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - len(ellipsis)]
+    if " " in cut:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:") + ellipsis
+
+
+class Conversation:
+    """One turn with one listener; holds the DB session, the listener's state and the strings."""
+
+    def __init__(self, session: Session, state: ListenerState, translate: Translator,
+                 locale: str, rng: random.Random | None = None,
+                 fallback_locale: str = "en-US") -> None:
+        self.session = session
+        self.state = state
+        self._ = translate
+        self.request_locale = locale
+        self.fallback_locale = fallback_locale
+        self.rng = rng
+        self._story_locale: str | None = None
+
+    @property
+    def locale(self) -> str:
+        """Locale of the stories we tell: the listener's when the catalogue has any, else the
+        default (an en-GB listener hears en-US stories rather than none)."""
+        if self._story_locale is None:
+            own = self.request_locale
+            has_own = own == self.fallback_locale or bool(
+                store.known_keywords(self.session, own, limit=1))
+            self._story_locale = own if has_own else self.fallback_locale
+        return self._story_locale
+
+    # ----------------------------------------------------------------- keywords
+    def resolve(self, spoken: Sequence[SpokenKeyword]) -> list[tuple[str, str]]:
+        """(lemma, words to say) for each usable slot value, duplicates removed."""
+        resolved: list[tuple[str, str]] = []
+        for value in spoken:
+            text = value.canonical or value.said
+            lemma = store.resolve_keyword(self.session, text) or normalize_keyword(text)
+            if lemma and lemma not in [known for known, _ in resolved]:
+                resolved.append((lemma, value.said or value.canonical or lemma))
+        return resolved
+
+    def _queue_generation(self, keywords: Sequence[str]) -> None:
+        """Count demand for a story we could not tell; never lets a queue error spoil the turn."""
+        if not keywords:
+            return
+        try:
+            with self.session.begin_nested():
+                store.request_generation(self.session, list(keywords), self.locale)
+        except Exception:
+            logger.exception("Could not queue a generation request for %s", list(keywords))
+
+    def _suggestions(self, exclude: Sequence[str] = ()) -> list[str]:
+        known = [k for k in store.known_keywords(self.session, self.locale, limit=20)
+                 if k not in exclude]
+        rng = self.rng or random
+        return rng.sample(known, k=min(TOPIC_SUGGESTIONS, len(known)))
+
+    def _say_topics(self, lemmas: Sequence[str]) -> str:
+        return self._.join([topic_words(lemma) for lemma in lemmas])
+
+    # ----------------------------------------------------------------- intents
+    def welcome(self) -> Reply:
+        bookmark = self.state.bookmark
+        if bookmark is not None:
+            self.state.pending = PENDING_RESUME
+            return Reply(Speech().say(self._("welcome_back_resume", title=bookmark.title)),
+                         reprompt=self._("resume_reprompt", title=bookmark.title))
+        return self.ask_topic("welcome", "welcome_reprompt")
+
+    def ask_topic(self, key: str = "ask_topic_reprompt",
+                  reprompt_key: str = "ask_topic_reprompt", **values: Any) -> Reply:
+        self.state.pending = PENDING_TOPIC
+        return Reply(Speech().say(self._(key, **values)), reprompt=self._(reprompt_key))
+
+    def tell(self, spoken: Sequence[SpokenKeyword]) -> Reply:
+        """Tell a story about what was asked (or a surprise when nothing usable was said)."""
+        resolved = self.resolve(spoken)
+        return self.tell_about([lemma for lemma, _ in resolved],
+                               [said for _, said in resolved])
+
+    def tell_about(self, keywords: Sequence[str], said: Sequence[str] | None = None,
+                   always_queue: bool = False) -> Reply:
+        """Choose and start a story; queue a new one when we had nothing unheard to offer."""
+        keywords = list(keywords)
+        wanted = self._.join(list(said)) if said else self._say_topics(keywords)
+        choice = store.choose_story(self.session, keywords, self.state.listener_key,
+                                    self.locale, rng=self.rng)
+        story = choice.story
+        if always_queue or choice.match in ("heard", "partial", "none"):
+            self._queue_generation(keywords)
+        if story is None:
+            suggestions = [s for s in choice.suggestions if s not in keywords]
+            suggestions = suggestions[:TOPIC_SUGGESTIONS] or self._suggestions(keywords)
+            self.state.pending = PENDING_TOPIC
+            if not keywords:
+                return Reply(Speech().say(self._("no_stories")), end_session=True)
+            if not suggestions:
+                return Reply(Speech().say(self._("unknown_topic_no_suggestions", wanted=wanted)),
+                             reprompt=self._("ask_topic_reprompt"))
+            listed = self._say_topics(suggestions)
+            return Reply(Speech().say(self._("unknown_topic", wanted=wanted, suggestions=listed)),
+                         reprompt=self._("suggestion_reprompt", suggestions=listed))
+        if not keywords:
+            intro = self._("story_intro_surprise", title=story.title)
+        elif choice.match == "partial":
+            topic = self._say_topics([k for k in keywords if k in story.keywords] or keywords[:1])
+            intro = self._("story_intro_partial", wanted=wanted, topic=topic, title=story.title)
+        elif choice.match == "heard":
+            intro = self._("story_intro_heard", topic=wanted, title=story.title)
+        else:
+            intro = self._("story_intro", title=story.title)
+        self.state.last_keywords = keywords
+        return self._deliver(story, 0, intro, keywords=keywords, fresh=True)
+
+    def _deliver(self, story: store.StoryView, part: int, intro: str | None,
+                 keywords: Sequence[str] | None = None, fresh: bool = False,
+                 record: bool = True) -> Reply:
+        """Speak one part, move the bookmark, and ask to go on or offer another story.
+
+        ``fresh`` marks a new telling: it is recorded as played at once, so a listener who stops
+        after the first part is not offered the same story as "new" tomorrow. ``record=False``
+        (repeating a finished story's last part) leaves the play history alone.
+        """
+        parts = story_parts(story)
+        part = min(max(part, 0), len(parts) - 1)
+        if fresh and story.id >= 0 and self.state.listener_key:
+            store.record_play(self.session, self.state.listener_key, story.id, finished=False)
+        speech = Speech()
+        if intro:
+            speech.say(intro).pause(PARAGRAPH_BREAK)
+        speech.story(parts[part])
+        display = Display(story.title, parts[part], part + 1, len(parts))
+        card_title = card_text = None
+        if intro:
+            card_title = story.title
+            card_text = truncate(story.text, CARD_MAX_CHARS, self._("card_more"))
+        self.state.last_story_id = story.id
+        kept = list(keywords) if keywords is not None else (
+            self.state.bookmark.keywords if self.state.bookmark else [])
+        if part + 1 < len(parts):
+            self.state.bookmark = Bookmark(story.id, story.title, part, kept)
+            self.state.pending = PENDING_GO_ON
+            speech.pause(PARAGRAPH_BREAK).say(self._("go_on_question"))
+            return Reply(speech, reprompt=self._("go_on_reprompt"), card_title=card_title,
+                         card_text=card_text, display=display)
+        # Last part: the story is finished.
+        if record and story.id >= 0 and self.state.listener_key:
+            store.record_play(self.session, self.state.listener_key, story.id, finished=True)
+        self.state.bookmark = None
+        self.state.pending = PENDING_OFFER
+        self.state.offer_keywords = kept
+        speech.pause(PARAGRAPH_BREAK).say(self._("story_end")).pause(PARAGRAPH_BREAK)
+        speech.say(self._("another_question"))
+        return Reply(speech, reprompt=self._("another_reprompt"), card_title=card_title,
+                     card_text=card_text, display=display)
+
+    def _bookmarked_story(self) -> store.StoryView | None:
+        bookmark = self.state.bookmark
+        if bookmark is None:
+            return None
+        story = store.get_story(self.session, bookmark.story_id)
+        if story is None:
+            logger.warning("Bookmarked story %s no longer exists; forgetting it", bookmark.story_id)
+            self.state.bookmark = None
+        return story
+
+    def go_on(self) -> Reply:
+        """Next part of the current story, or another story when none is in progress."""
+        story = self._bookmarked_story()
+        if story is None or self.state.bookmark is None:
+            return self.tell_about(self.state.last_keywords)
+        return self._deliver(story, self.state.bookmark.part + 1, None)
+
+    def resume(self) -> Reply:
+        story = self._bookmarked_story()
+        if story is None or self.state.bookmark is None:
+            return self.ask_topic("nothing_to_resume")
+        return self._deliver(story, self.state.bookmark.part,
+                             self._("story_resume", title=story.title))
+
+    def decline_resume(self) -> Reply:
+        self.state.bookmark = None
+        return self.ask_topic("resume_declined")
+
+    def repeat(self) -> Reply:
+        """The part just told again (or the last part of a finished story)."""
+        story = self._bookmarked_story()
+        if story is not None and self.state.bookmark is not None:
+            return self._deliver(story, self.state.bookmark.part, None)
+        if self.state.last_story_id is not None:
+            last = store.get_story(self.session, self.state.last_story_id)
+            if last is not None:
+                return self._deliver(last, len(story_parts(last)) - 1, None,
+                                     keywords=self.state.last_keywords, record=False)
+        return self.ask_topic("nothing_to_repeat")
+
+    def start_over(self) -> Reply:
+        story = self._bookmarked_story()
+        if story is None and self.state.last_story_id is not None:
+            story = store.get_story(self.session, self.state.last_story_id)
+        if story is None:
+            return self.ask_topic("nothing_to_start_over")
+        kept = self.state.bookmark.keywords if self.state.bookmark else self.state.last_keywords
+        return self._deliver(story, 0, self._("story_start_over", title=story.title),
+                             keywords=kept, fresh=True)
+
+    def pause(self) -> Reply:
+        bookmark = self.state.bookmark
+        self.state.pending = None
+        if bookmark is None:
+            return Reply(Speech().say(self._("paused_nothing")), end_session=True)
+        return Reply(Speech().say(self._("paused", title=bookmark.title)), end_session=True)
+
+    def goodbye(self) -> Reply:
+        """Stop/Cancel/No: end kindly, keeping the bookmark for next time."""
+        bookmark = self.state.bookmark
+        self.state.pending = None
+        if bookmark is not None:
+            return Reply(Speech().say(self._("stop_with_story", title=bookmark.title)),
+                         end_session=True)
+        return Reply(Speech().say(self._("goodbye")), end_session=True)
+
+    def yes(self) -> Reply:
+        pending = self.state.pending
+        if pending == PENDING_RESUME:
+            return self.resume()
+        if pending == PENDING_GO_ON:
+            return self.go_on()
+        if pending == PENDING_OFFER:
+            return self.tell_about(self.state.offer_keywords)
+        # "yes" to "what would you like a story about?": a surprise is a kind answer.
+        return self.tell_about([])
+
+    def no(self) -> Reply:
+        if self.state.pending == PENDING_RESUME:
+            return self.decline_resume()
+        return self.goodbye()
+
+    def list_topics(self) -> Reply:
+        suggestions = self._suggestions()
+        if not suggestions:
+            return Reply(Speech().say(self._("no_stories")), end_session=True)
+        self.state.pending = PENDING_TOPIC
+        return Reply(Speech().say(self._("topics", suggestions=self._say_topics(suggestions))),
+                     reprompt=self._("topics_reprompt"))
+
+    def help(self) -> Reply:
+        return self.ask_topic("help", "help_reprompt")
+
+    def fallback(self) -> Reply:
+        return self.ask_topic("fallback", "fallback_reprompt")
+
+    # ----------------------------------------------------------------- new stories
+    def new_story(self, spoken: Sequence[SpokenKeyword],
+                  generate: Callable[[list[str]], Any | None] | None = None,
+                  announce: Callable[[str], None] | None = None) -> Reply:
+        """"Make up a new story": live when ``generate`` is given, else queued for later.
+
+        ``announce`` sends the "let me think" progressive response before the slow part;
+        ``generate`` returns an object with ``title``/``text`` (and optionally ``story_id``) or
+        None when the model missed its deadline, in which case a stored story is told instead.
+        """
+        resolved = self.resolve(spoken)
+        keywords = [lemma for lemma, _ in resolved]
+        said = [words for _, words in resolved]
+        wanted = self._.join(said)
+        if not keywords:
+            return Reply(Speech().say(self._("new_story_needs_topic")),
+                         reprompt=self._("new_story_needs_topic"), elicit_slot="keyword")
+        if generate is None:
+            return self._new_story_queued(keywords, wanted)
+        if announce is not None:
+            announce(self._("new_story_thinking", wanted=wanted))
+        story = generate(keywords)
+        if story is None or not getattr(story, "text", None):
+            return self._live_fallback(keywords, said)
+        story_id = getattr(story, "story_id", None) or self._store_live(story)
+        return self._tell_live(keywords, str(getattr(story, "title", "") or wanted),
+                               str(story.text), story_id)
+
+    def _store_live(self, story: Any) -> int | None:
+        """Keep a live story (generator.assemble.GeneratedStory) in the catalogue.
+
+        Stored, it is bookmarked, never repeated to this listener, and there for other children
+        too. A storage problem only costs that: the child still hears the story.
+        """
+        to_draft = getattr(story, "to_draft", None)
+        if to_draft is None:
+            return None
+        try:
+            draft = to_draft(locale=self.locale)
+            if not isinstance(draft.safety_verdict, str | None):  # a verdict dict: keep the gist
+                draft.safety_verdict = str(getattr(story, "status", "approved"))[:200]
+            with self.session.begin_nested():
+                stored = store.add_story(self.session, draft)
+        except Exception:
+            logger.exception("Could not store the live story %r", getattr(story, "title", None))
+            return None
+        return stored.id if stored.review_status == "approved" else None
+
+    def _new_story_queued(self, keywords: list[str], wanted: str) -> Reply:
+        """No live model: be honest that it takes a while, queue it, offer a story we have."""
+        self._queue_generation(keywords)
+        speech = Speech().say(self._("new_story_queued", wanted=wanted))
+        self.state.pending = PENDING_OFFER
+        if set(keywords) & set(store.known_keywords(self.session, self.locale)):
+            self.state.offer_keywords = keywords
+            question = self._("new_story_offer_existing", topic=wanted)
+        else:
+            self.state.offer_keywords = []
+            question = self._("new_story_offer_other")
+        return Reply(speech.say(question), reprompt=question)
+
+    def _tell_live(self, keywords: list[str], title: str, text: str,
+                   story_id: int | None) -> Reply:
+        """Speak a story the live model just wrote."""
+        view = store.StoryView(id=story_id if story_id is not None else -1, title=title,
+                               text=text, keywords=tuple(keywords), locale=self.locale)
+        self.state.last_keywords = list(keywords)
+        intro = self._("new_story_live_intro", title=title)
+        if story_id is not None:
+            return self._deliver(view, 0, intro, keywords=keywords, fresh=True)
+        # Not stored, so it cannot be bookmarked or resumed next session: first part only.
+        parts = story_parts(view)
+        speech = Speech().say(intro).pause(PARAGRAPH_BREAK).story(parts[0])
+        speech.pause(PARAGRAPH_BREAK).say(self._("story_end")).pause(PARAGRAPH_BREAK)
+        speech.say(self._("another_question"))
+        self.state.pending = PENDING_OFFER
+        self.state.offer_keywords = list(keywords)
+        return Reply(speech, reprompt=self._("another_reprompt"), card_title=title,
+                     card_text=truncate(text, CARD_MAX_CHARS, self._("card_more")),
+                     display=Display(title, parts[0], 1, 1))
+
+    def _live_fallback(self, keywords: list[str], said: list[str]) -> Reply:
+        """The live model was too slow or failed: queue it and tell a stored story instead."""
+        reply = self.tell_about(keywords, said, always_queue=True)
+        reply.speech.fragments.insert(0, Speech().say(self._("new_story_too_slow")).ssml())
+        return reply

@@ -1,0 +1,69 @@
+"""Asking for stories: TellStoryIntent, NewStoryIntent, ListTopicsIntent."""
+
+from __future__ import annotations
+
+import logging
+
+from ask_sdk_core.handler_input import HandlerInput
+from ask_sdk_core.utils import is_intent_name
+from ask_sdk_model import Response
+from ask_sdk_model.services.directive import Header, SendDirectiveRequest, SpeakDirective
+
+from skill.handlers.base import ServiceHandler, spoken_keywords
+from skill.responses import respond
+from skill.ssml import escape
+
+logger = logging.getLogger(__name__)
+
+
+class TellStoryIntentHandler(ServiceHandler):
+    def can_handle(self, handler_input: HandlerInput) -> bool:
+        return is_intent_name("TellStoryIntent")(handler_input)
+
+    def handle(self, handler_input: HandlerInput) -> Response:
+        spoken = spoken_keywords(handler_input, "keyword", "secondKeyword")
+        with self.services.conversation(handler_input) as talk:
+            return respond(handler_input, talk.tell(spoken))
+
+
+class NewStoryIntentHandler(ServiceHandler):
+    """Live generation when a model is configured, otherwise an honest "ready soon" + queue."""
+
+    def can_handle(self, handler_input: HandlerInput) -> bool:
+        return is_intent_name("NewStoryIntent")(handler_input)
+
+    def handle(self, handler_input: HandlerInput) -> Response:
+        spoken = spoken_keywords(handler_input, "keyword")
+        live = self.services.live_enabled
+        with self.services.conversation(handler_input) as talk:
+            reply = talk.new_story(
+                spoken,
+                generate=self.services.generate_live if live else None,
+                announce=lambda text: send_progressive_response(handler_input, text),
+            )
+            return respond(handler_input, reply)
+
+
+def send_progressive_response(handler_input: HandlerInput, text: str) -> None:
+    """Say "let me think…" while the model writes; failure only costs the courtesy, not the turn."""
+    factory = handler_input.service_client_factory
+    if factory is None:
+        logger.info("No API client configured; skipping progressive response")
+        return
+    request_id = handler_input.request_envelope.request.request_id
+    try:
+        factory.get_directive_service().enqueue(SendDirectiveRequest(
+            header=Header(request_id=request_id),
+            directive=SpeakDirective(speech=f"<speak>{escape(text)}</speak>"),
+        ))
+    except Exception:
+        logger.warning("Progressive response failed for request %s", request_id, exc_info=True)
+
+
+class ListTopicsIntentHandler(ServiceHandler):
+    def can_handle(self, handler_input: HandlerInput) -> bool:
+        return is_intent_name("ListTopicsIntent")(handler_input)
+
+    def handle(self, handler_input: HandlerInput) -> Response:
+        with self.services.conversation(handler_input) as talk:
+            return respond(handler_input, talk.list_topics())

@@ -1,0 +1,102 @@
+"""Request/response interceptors: localisation, logging, and listener state load/save.
+
+Handlers only read ``request_attributes["_"]`` (translator) and ``request_attributes["state"]``
+(ListenerState); loading and saving that state happens here, once per turn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ask_sdk_core.dispatch_components import (
+    AbstractRequestInterceptor,
+    AbstractResponseInterceptor,
+)
+from ask_sdk_core.handler_input import HandlerInput
+from ask_sdk_core.utils import get_intent_name, get_locale, get_request_type
+from ask_sdk_model import Response
+
+from skill.conversation import ListenerState
+from skill.i18n import translator_for
+from skill.persistence import listener_key
+from skill.services import STATE_KEY, TRANSLATOR_KEY
+
+logger = logging.getLogger(__name__)
+
+_SNAPSHOT_KEY = "_persistent_snapshot"
+
+
+def request_context(handler_input: HandlerInput) -> dict[str, str | None]:
+    """Small, privacy-safe description of the request for log lines (no user id, no speech)."""
+    envelope = handler_input.request_envelope
+    request = envelope.request
+    intent = None
+    if get_request_type(handler_input) == "IntentRequest":
+        intent = get_intent_name(handler_input)
+    return {
+        "request_type": get_request_type(handler_input),
+        "intent": intent,
+        "request_id": getattr(request, "request_id", None),
+        "locale": getattr(request, "locale", None),
+        "session_id": envelope.session.session_id if envelope.session else None,
+    }
+
+
+class LocalizationInterceptor(AbstractRequestInterceptor):
+    """Puts the translator for the request's locale in request_attributes["_"]."""
+
+    def process(self, handler_input: HandlerInput) -> None:
+        handler_input.attributes_manager.request_attributes[TRANSLATOR_KEY] = translator_for(
+            get_locale(handler_input)
+        )
+
+
+class RequestLoggingInterceptor(AbstractRequestInterceptor):
+    def process(self, handler_input: HandlerInput) -> None:
+        logger.info("request %s", json.dumps(request_context(handler_input)))
+
+
+class ResponseLoggingInterceptor(AbstractResponseInterceptor):
+    def process(self, handler_input: HandlerInput, response: Response | None) -> None:
+        ends = response.should_end_session if response is not None else None
+        logger.info("response for %s ends_session=%s",
+                    getattr(handler_input.request_envelope.request, "request_id", None), ends)
+
+
+class ListenerStateLoadInterceptor(AbstractRequestInterceptor):
+    """Reads persistent + session attributes into a ListenerState for the handlers."""
+
+    def process(self, handler_input: HandlerInput) -> None:
+        manager = handler_input.attributes_manager
+        key = listener_key(handler_input.request_envelope)
+        persistent = manager.persistent_attributes if key is not None else {}
+        in_session = handler_input.request_envelope.session is not None
+        session = (manager.session_attributes or {}) if in_session else {}
+        state = ListenerState.from_attributes(key, persistent, session)
+        manager.request_attributes[STATE_KEY] = state
+        manager.request_attributes[_SNAPSHOT_KEY] = json.dumps(
+            state.persistent_attributes(), sort_keys=True)
+
+
+class ListenerStateSaveInterceptor(AbstractResponseInterceptor):
+    """Writes the state back: session attributes always, the database only when it changed."""
+
+    def process(self, handler_input: HandlerInput, response: Response | None) -> None:
+        manager = handler_input.attributes_manager
+        state: ListenerState | None = manager.request_attributes.get(STATE_KEY)
+        if state is None:
+            return
+        if handler_input.request_envelope.session is not None:
+            manager.session_attributes = state.session_attributes()
+        persistent = state.persistent_attributes()
+        if state.listener_key is None:
+            return
+        if json.dumps(persistent, sort_keys=True) == manager.request_attributes.get(_SNAPSHOT_KEY):
+            return
+        # Keep keys this version does not know about (written by a newer one): lose no data.
+        merged = {k: v for k, v in manager.persistent_attributes.items()
+                  if k not in ListenerState.PERSISTENT_KEYS}
+        merged.update(persistent)
+        manager.persistent_attributes = merged
+        manager.save_persistent_attributes()

@@ -1,0 +1,58 @@
+"""Turns a conversation Reply into an ASK response: speech, reprompt, card, APL when supported."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from ask_sdk_core.handler_input import HandlerInput
+from ask_sdk_core.utils import get_supported_interfaces
+from ask_sdk_model import Response
+from ask_sdk_model.dialog import ElicitSlotDirective
+from ask_sdk_model.interfaces.alexa.presentation.apl import RenderDocumentDirective
+from ask_sdk_model.ui import SimpleCard
+
+from skill.conversation import Reply
+from skill.ssml import escape
+
+APL_TOKEN = "bedtimeStory"
+_APL_DOCUMENT: dict[str, Any] = json.loads(
+    (resources.files("skill") / "apl" / "story.json").read_text(encoding="utf-8")
+)
+
+
+def supports_apl(handler_input: HandlerInput) -> bool:
+    """True only when the device reports Alexa.Presentation.APL in supportedInterfaces."""
+    try:
+        interfaces = get_supported_interfaces(handler_input)
+    except (AttributeError, TypeError):
+        return False
+    return interfaces is not None and interfaces.alexa_presentation_apl is not None
+
+
+def respond(handler_input: HandlerInput, reply: Reply) -> Response:
+    builder = handler_input.response_builder
+    builder.speak(reply.speech.ssml())
+    if reply.reprompt:
+        builder.ask(escape(reply.reprompt))
+    if reply.card_title and reply.card_text:
+        builder.set_card(SimpleCard(title=reply.card_title, content=reply.card_text))
+    if reply.display is not None and supports_apl(handler_input):
+        display = reply.display
+        builder.add_directive(RenderDocumentDirective(
+            token=APL_TOKEN,
+            document=_APL_DOCUMENT,
+            datasources={"story": {
+                "title": display.title,
+                "paragraphs": display.paragraphs,
+                "progress": f"{display.part} / {display.parts}" if display.parts > 1 else "",
+            }},
+        ))
+    if reply.elicit_slot:
+        intent = getattr(handler_input.request_envelope.request, "intent", None)
+        builder.add_directive(ElicitSlotDirective(updated_intent=intent,
+                                                  slot_to_elicit=reply.elicit_slot))
+    if reply.end_session or (not reply.reprompt and not reply.elicit_slot):
+        builder.set_should_end_session(True)
+    return builder.response

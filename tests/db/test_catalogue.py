@@ -1,0 +1,82 @@
+"""JSONL import/export and the starter catalogue."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.catalogue import (
+    STARTER_CATALOGUE,
+    InvalidStoryLine,
+    import_lines,
+    load_starter_catalogue,
+    parse_story_line,
+    story_to_json,
+)
+from db.models import Story
+
+GOOD = json.dumps({"title": "Owl", "text": "Hoot.", "keywords": ["owls"]})
+BROKEN_FILE = [
+    GOOD,
+    "{not json",
+    "",
+    json.dumps(["a", "list"]),
+    json.dumps({"title": "", "text": "x"}),
+    json.dumps({"title": "No text"}),
+    json.dumps({"title": "T", "text": "x", "keywords": "dragon"}),
+    json.dumps({"title": "T", "text": "x", "source": "stolen"}),
+    json.dumps({"title": "T", "text": "x", "status": "maybe"}),
+    json.dumps(
+        {"title": "Émoji 🐉", "text": "Zzz 💤", "keywords": ["dragons"], "status": "approved"}
+    ),
+    b"\xff\xfe broken utf-8",
+]
+
+
+def test_import_reports_broken_lines_and_keeps_good_ones(db_session: Session) -> None:
+    report = import_lines(db_session, BROKEN_FILE)
+    assert (report.added, report.existing) == (2, 0)
+    assert [number for number, _ in report.errors] == [2, 4, 5, 6, 7, 8, 9, 11]
+    reasons = dict(report.errors)
+    assert "JSON" in reasons[2] and "title" in reasons[5] and "UTF-8" in reasons[11]
+    titles = set(db_session.scalars(select(Story.title)))
+    assert titles == {"Owl", "Émoji 🐉"}
+    statuses = dict(db_session.execute(select(Story.title, Story.review_status)).all())
+    assert statuses == {"Owl": "pending", "Émoji 🐉": "approved"}
+
+
+def test_reimport_is_idempotent(db_session: Session) -> None:
+    import_lines(db_session, BROKEN_FILE)
+    again = import_lines(db_session, BROKEN_FILE)
+    assert (again.added, again.existing, again.invalid) == (0, 2, 8)
+    assert db_session.scalar(select(func.count()).select_from(Story)) == 2
+
+
+def test_export_round_trips(db_session: Session) -> None:
+    import_lines(db_session, BROKEN_FILE)
+    lines = [story_to_json(s) for s in db_session.scalars(select(Story).order_by(Story.id))]
+    drafts = [parse_story_line(line) for line in lines]
+    assert [(d.title, list(d.keywords), d.review_status) for d in drafts] == [
+        ("Owl", ["owl"], "pending"),
+        ("Émoji 🐉", ["dragon"], "approved"),
+    ]
+    assert import_lines(db_session, lines).existing == 2
+
+
+@pytest.mark.parametrize("line", ["[]", "3", '"text"', '{"text": "no title"}'])
+def test_parse_rejects(line: str) -> None:
+    with pytest.raises(InvalidStoryLine):
+        parse_story_line(line)
+
+
+def test_starter_catalogue_loads_once(db_session: Session) -> None:
+    expected = sum(1 for line in STARTER_CATALOGUE.read_text("utf-8").splitlines() if line.strip())
+    assert load_starter_catalogue(db_session) == expected
+    assert load_starter_catalogue(db_session) == 0
+    served = db_session.scalar(
+        select(func.count()).select_from(Story).where(Story.review_status == "approved")
+    )
+    assert served == expected

@@ -1,0 +1,122 @@
+"""``bedtime db|stories|keywords`` end to end on a temporary SQLite file (commits for real)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from db.cli import db_group, keywords_group, stories_group
+
+
+@pytest.fixture
+def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    database = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("BEDTIME_DATABASE_URL", database)
+    return database
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _ok(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_full_curation_flow(runner: CliRunner, url: str, tmp_path: Path) -> None:
+    assert "revision 0001" in _ok(runner.invoke(db_group, ["upgrade"]))
+    assert "matches the models" in _ok(runner.invoke(db_group, ["check"]))
+    source = tmp_path / "stories.jsonl"
+    source.write_text(
+        "\n".join(
+            [
+                json.dumps({"title": "Owl 🦉", "text": "Hoot.", "keywords": ["owls"]}),
+                "{broken",
+                json.dumps(
+                    {"title": "Moon", "text": "Glow.", "keywords": ["moon"], "status": "approved"}
+                ),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(stories_group, ["import", str(source)])
+    out = _ok(result)
+    assert "2 added, 0 already present, 1 invalid" in out
+    assert f"{source}:2:" in out
+    assert "1 invalid" in _ok(runner.invoke(stories_group, ["import", str(source)]))
+    assert runner.invoke(stories_group, ["import", str(source), "--strict"]).exit_code == 1
+
+    listing = _ok(runner.invoke(stories_group, ["list", "--status", "pending"]))
+    assert "Owl 🦉" in listing and "Moon" not in listing
+    owl_id = listing.split()[0]
+    assert "approved" in _ok(runner.invoke(stories_group, ["approve", owl_id]))
+    assert "Owl" in _ok(runner.invoke(stories_group, ["list", "--keyword", "owls"]))
+    assert "rejected" in _ok(runner.invoke(stories_group, ["reject", owl_id, "--reason", "dull"]))
+    missing = runner.invoke(stories_group, ["approve", "4242"])
+    assert missing.exit_code == 1 and "no story with id 4242" in missing.output
+
+    assert "now means 'owl'" in _ok(runner.invoke(keywords_group, ["add-synonym", "owl", "hooter"]))
+    assert "hooter" in _ok(runner.invoke(keywords_group, ["list"]))
+    bad = runner.invoke(keywords_group, ["add-synonym", "owl", "owls"])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
+
+    exported = tmp_path / "out.jsonl"
+    _ok(runner.invoke(stories_group, ["export", str(exported)]))
+    records = [json.loads(line) for line in exported.read_text("utf-8").splitlines()]
+    assert {r["title"] for r in records} == {"Owl 🦉", "Moon"}
+    assert "0 added" in _ok(runner.invoke(stories_group, ["import", str(exported)]))
+    assert "8 stories added" in _ok(runner.invoke(stories_group, ["import-starter"]))
+
+    assert "base" in _ok(runner.invoke(db_group, ["downgrade", "base", "--yes"]))
+    gone = runner.invoke(stories_group, ["list"])
+    assert gone.exit_code == 1 and "bedtime db upgrade" in gone.output
+
+
+@pytest.mark.parametrize(
+    ("bad_url", "expected"),
+    [
+        ("mysql://root:hunter2@127.0.0.1/x", "mysql+pymysql://"),
+        ("mysql+pymysql://root:hunter2@127.0.0.1:1/x", "Cannot connect"),
+        ("not a url", "not valid"),
+    ],
+)
+def test_bad_database_is_one_line_without_traceback(
+    runner: CliRunner, bad_url: str, expected: str
+) -> None:
+    for group, args in [(db_group, ["upgrade"]), (stories_group, ["list"]), (db_group, ["check"])]:
+        result = runner.invoke(group, [*args, "--database-url", bad_url])
+        assert result.exit_code == 1
+        assert expected in result.output
+        assert "hunter2" not in result.output
+        assert "Traceback" not in result.output
+        assert result.output.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [db_group],
+        [db_group, "upgrade"],
+        [db_group, "downgrade"],
+        [db_group, "check"],
+        [stories_group],
+        [stories_group, "import"],
+        [stories_group, "export"],
+        [stories_group, "list"],
+        [stories_group, "approve"],
+        [stories_group, "reject"],
+        [keywords_group],
+        [keywords_group, "list"],
+        [keywords_group, "add-synonym"],
+    ],
+)
+def test_help_everywhere(runner: CliRunner, args: list) -> None:  # type: ignore[type-arg]
+    group, *rest = args
+    result = runner.invoke(group, [*rest, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output

@@ -1,0 +1,66 @@
+import json
+from pathlib import Path
+
+from generator.dataset import (
+    assign_split,
+    load_stories,
+    normalize_whitespace,
+    prepare_corpus,
+    sha256_file,
+    split_book,
+    strip_gutenberg,
+)
+
+
+def test_strip_gutenberg_keeps_body_only() -> None:
+    text = "header\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\nbody\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\nlicence"
+    assert strip_gutenberg(text).strip() == "body"
+
+
+def test_normalize_whitespace_unwraps_paragraphs() -> None:
+    raw = "One  line\nwrapped _here_.\n\n[Illustration: x]\nNext\tpara."
+    assert normalize_whitespace(raw, hard_wrapped=True) == "One line wrapped here.\n\nNext para."
+    assert normalize_whitespace("a\nb") == "a\n\nb"
+
+
+def test_split_book_finds_titles_and_skips_contents() -> None:
+    book = "\n\n\nCONTENTS\n\n  A\n\n\n\nTHE GLASS MOUNTAIN\n\nText one.\n\n\nII. THE RED ETIN.\n\nText two.\n"
+    assert [(t, b.strip()) for t, b in split_book(book)] == [
+        ("The Glass Mountain", "Text one."),
+        ("The Red Etin", "Text two."),
+    ]
+
+
+def test_split_is_deterministic_by_content() -> None:
+    assert assign_split("t", "x", 500) == assign_split("t", "x", 500)
+    assert assign_split("t", "x", 0) == "train"
+    assert assign_split("t", "x", 1000) == "validation"
+
+
+def test_prepare_corpus_on_mini_corpus(mini_corpus: Path, tmp_path: Path) -> None:
+    manifest = prepare_corpus(mini_corpus, tmp_path / "a", val_permille=300, progress=False)
+    rows = load_stories(tmp_path / "a")
+    by_source: dict[str, int] = {}
+    for row in rows:
+        by_source[row["source"]] = by_source.get(row["source"], 0) + 1
+    # truncated last TinyStory dropped; the book's Rumpelstiltskin duplicates grimm_per_story
+    assert by_source == {"tinystories": 3, "snakes_bedtime": 2, "snakes_child": 1, "aesop": 1,
+                         "grimm_per_story": 1, "gutenberg:tiny_fairy_book": 1}
+    assert manifest["dropped"]["duplicate"] == 1
+    assert manifest["n_stories"] == len(rows) == manifest["n_train"] + manifest["n_validation"]
+    assert manifest["sha256"] == sha256_file(tmp_path / "a" / "stories.jsonl")
+    glass = next(r for r in rows if r["source"].startswith("gutenberg"))
+    assert glass["title"] == "The Glass Mountain"
+    assert "Illustration" not in glass["text"] and "_" not in glass["text"]
+    assert "Gutenberg" not in glass["text"]
+    fox = next(r for r in rows if r["title"] == "The Fox Who Visited the Moon")
+    assert fox["keywords"][:2] == ["fox", "moon"]
+    # deterministic: same corpus -> byte-identical dataset
+    again = prepare_corpus(mini_corpus, tmp_path / "b", val_permille=300, progress=False)
+    assert again["sha256"] == manifest["sha256"]
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["source_sha256"]
+
+
+def test_source_filter(mini_dataset: Path) -> None:
+    rows = load_stories(mini_dataset, sources=["snakes"])
+    assert rows and all(r["source"].startswith("snakes") for r in rows)

@@ -1,0 +1,62 @@
+import math
+
+import pytest
+import torch
+
+from generator.evaluate import (
+    bits_per_char,
+    distinct_n,
+    generate_story,
+    GenerationSettings,
+    repetition_rate,
+    split_documents,
+)
+
+
+class UniformLM(torch.nn.Module):
+    """Predicts every token with probability 1/V: BPC is exactly log2(V) * tokens / chars."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.vocab = vocab
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):  # type: ignore[no-untyped-def]
+        class Out:
+            logits = torch.zeros(*input_ids.shape, self.vocab)
+
+        return Out()
+
+
+def test_bits_per_char_of_uniform_model(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    docs = ["The fox ran to the moon.", "A very long story " * 30]
+    result = bits_per_char(UniformLM(len(tiny_tokenizer)), tiny_tokenizer, docs, block_size=32,
+                           progress=False)
+    n_tokens = sum(len(tiny_tokenizer(" " + d)["input_ids"]) for d in docs)
+    n_chars = sum(len(d) + 1 for d in docs)
+    assert result["n_tokens"] == n_tokens  # sliding window scores every token exactly once
+    assert result["bits_per_char"] == pytest.approx(
+        math.log2(len(tiny_tokenizer)) * n_tokens / n_chars)
+
+
+def test_trained_direction_bpc_lower_than_uniform(tiny_model, tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    docs = ["the fox and the moon"]
+    random_init = bits_per_char(tiny_model, tiny_tokenizer, docs, progress=False)
+    uniform = bits_per_char(UniformLM(len(tiny_tokenizer)), tiny_tokenizer, docs, progress=False)
+    assert random_init["bits_per_char"] == pytest.approx(uniform["bits_per_char"], rel=0.05)
+
+
+def test_split_documents() -> None:
+    assert split_documents("a\n<|endoftext|>\n b \n<|endoftext|>\n") == ["a", "b"]
+
+
+def test_distinct_and_repetition() -> None:
+    assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)
+    assert repetition_rate("one two three four one two three four") == pytest.approx(1 / 5)
+    assert repetition_rate("short") == 0.0
+
+
+def test_generate_story_reports_inclusion(tiny_model, tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    story = generate_story(tiny_model, tiny_tokenizer, ["fox"],
+                           GenerationSettings(max_new_tokens=8))
+    assert story.n_new_tokens <= 8
+    assert story.included == [("fox" in story.text.lower())] or story.included == [True]

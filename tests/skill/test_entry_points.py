@@ -1,0 +1,96 @@
+"""bedtime serve / bedtime run and the Lambda shim."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from skill_testkit import SKILL_ID, Alexa, check_response, spoken
+
+from skill.cli_commands import run_command, serve_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Flask.run captured instead of listening."""
+    seen: dict[str, Any] = {}
+
+    def fake_run(self: Flask, host: str, port: int, **kwargs: Any) -> None:
+        seen.update(host=host, port=port, app=self)
+
+    monkeypatch.setattr(Flask, "run", fake_run)
+    return seen
+
+
+@pytest.fixture
+def env_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'bedtime.sqlite3'}"
+    monkeypatch.setenv("BEDTIME_DATABASE_URL", url)
+    monkeypatch.setenv("BEDTIME_SKILL_ID", SKILL_ID)
+    monkeypatch.delenv("BEDTIME_VERIFY_REQUESTS", raising=False)
+    return url
+
+
+def test_run_migrates_loads_stories_and_serves(env_db: str, served: dict[str, Any]) -> None:
+    result = CliRunner().invoke(run_command, ["--port", "9999", "--no-verify"])
+    assert result.exit_code == 0, result.output
+    assert "starter stories added" in result.output
+    assert served["port"] == 9999 and served["host"] == "127.0.0.1"
+    client = served["app"].test_client()
+    assert client.get("/healthz").status_code == 200
+    event = Alexa(lambda e, c: {}).envelope({
+        "type": "IntentRequest",
+        "intent": {"name": "TellStoryIntent", "confirmationStatus": "NONE", "slots": {
+            "keyword": {"name": "keyword", "value": "whales", "confirmationStatus": "NONE"}}}})
+    reply = client.post("/alexa", data=json.dumps(event), content_type="application/json")
+    assert reply.status_code == 200
+    check_response(reply.get_json())
+    assert "whale" in spoken(reply.get_json()).lower()
+    # Running again is idempotent.
+    again = CliRunner().invoke(run_command, ["--no-verify"])
+    assert again.exit_code == 0 and "0 starter stories added" in again.output
+
+
+def test_serve_verifies_by_default(env_db: str, served: dict[str, Any]) -> None:
+    assert CliRunner().invoke(run_command, []).exit_code == 0
+    result = CliRunner().invoke(serve_command, ["--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    assert served["host"] == "0.0.0.0"
+    unsigned = Alexa(lambda e, c: {}).envelope({"type": "LaunchRequest"})
+    reply = served["app"].test_client().post("/alexa", data=json.dumps(unsigned),
+                                             content_type="application/json")
+    assert reply.status_code == 400
+
+
+def test_bad_configuration_is_a_clear_cli_error(env_db: str, served: dict[str, Any],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEDTIME_VERIFY_REQUESTS", "perhaps")
+    result = CliRunner().invoke(serve_command, [])
+    assert result.exit_code != 0
+    assert "BEDTIME_VERIFY_REQUESTS" in result.output
+
+
+def test_unusable_database_url_is_a_clear_cli_error(served: dict[str, Any],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEDTIME_DATABASE_URL", "mysql://nobody@127.0.0.1:1/none")
+    result = CliRunner().invoke(run_command, [])
+    assert result.exit_code != 0
+    assert "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_lambda_shim_serves_the_same_skill(env_db: str, served: dict[str, Any]) -> None:
+    assert CliRunner().invoke(run_command, []).exit_code == 0  # prepare the database
+    spec = importlib.util.spec_from_file_location("lambda_function",
+                                                  ROOT / "lambda" / "lambda_function.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = Alexa(module.lambda_handler).launch()
+    assert spoken(out).startswith("Welcome to Bedtime Stories.")
