@@ -20,7 +20,13 @@ log = logging.getLogger(__name__)
 # Alembic announces every autogenerate plugin at INFO on each command; that is noise for us.
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _migrations_dir() -> Path:
+    """The ``migrations`` package folder, in a checkout or an installed wheel alike."""
+    import migrations
+
+    return Path(migrations.__file__).resolve().parent
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -147,8 +153,9 @@ def alembic_config(engine: Engine | None = None) -> Any:
     """An Alembic Config pointing at our migrations; works from a source tree or an install."""
     from alembic.config import Config
 
-    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    folder = _migrations_dir()
+    config = Config(str(folder / "alembic.ini"))
+    config.set_main_option("script_location", str(folder))
     if engine is not None:
         config.set_main_option(
             "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")

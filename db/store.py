@@ -218,17 +218,25 @@ def add_synonym(session: Session, lemma: str, synonym: str) -> KeywordSynonym:
 def known_keywords(
     session: Session, locale: str | None = None, limit: int | None = None
 ) -> list[str]:
-    """Keywords that have approved stories, most stories first (ties alphabetical)."""
-    count = func.count(StoryKeyword.story_id)
+    """Keywords that have approved stories (in ``locale`` if given), most stories first.
+
+    Cheap at any catalogue size (the skill calls it per request): ordered by the maintained
+    ``keywords.story_count`` (all locales; ties alphabetical), and with a locale each keyword is
+    checked by one index probe for an approved story in that locale.
+    """
     stmt = (
         select(Keyword.lemma)
-        .join(StoryKeyword, StoryKeyword.keyword_id == Keyword.id)
-        .where(StoryKeyword.approved == true())
-        .group_by(Keyword.id, Keyword.lemma)
-        .order_by(count.desc(), Keyword.lemma)
+        .where(Keyword.story_count > 0)
+        .order_by(Keyword.story_count.desc(), Keyword.lemma)
     )
     if locale is not None:
-        stmt = stmt.where(StoryKeyword.locale == locale)
+        stmt = stmt.where(
+            exists().where(
+                StoryKeyword.keyword_id == Keyword.id,
+                StoryKeyword.locale == locale,
+                StoryKeyword.approved == true(),
+            )
+        )
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt))

@@ -25,29 +25,50 @@ def _setup_logging(verbose: bool) -> None:
 
 
 @click.command("prepare-data")
-@click.option("--corpus", "corpus_dir", default=DEFAULT_CORPUS, show_default=True,
-              type=click.Path(exists=True, file_okay=False), help="shared/corpus directory.")
-@click.option("--out", "out_dir", default=DEFAULT_DATASET, show_default=True,
-              type=click.Path(file_okay=False), help="Dataset output directory.")
-@click.option("--source", "sources", multiple=True,
-              help="Source folder to include (repeatable; default all).")
-@click.option("--val-permille", default=20, show_default=True, type=click.IntRange(0, 1000),
-              help="Validation share in 1/1000 (by content hash).")
+@click.option(
+    "--corpus",
+    "corpus_dir",
+    default=DEFAULT_CORPUS,
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="shared/corpus directory.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=DEFAULT_DATASET,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Dataset output directory.",
+)
+@click.option(
+    "--source", "sources", multiple=True, help="Source folder to include (repeatable; default all)."
+)
+@click.option(
+    "--val-permille",
+    default=20,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="Validation share in 1/1000 (by content hash).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def prepare_data(corpus_dir: str, out_dir: str, sources: tuple[str, ...], val_permille: int,
-                 no_progress: bool) -> None:
+def prepare_data(
+    corpus_dir: str, out_dir: str, sources: tuple[str, ...], val_permille: int, no_progress: bool
+) -> None:
     """Build the story dataset (JSONL + manifest) from the shared corpus."""
     _setup_logging(False)
     from generator.dataset import prepare_corpus
 
-    manifest = prepare_corpus(corpus_dir, out_dir, list(sources) or None, val_permille,
-                              progress=not no_progress)
-    click.echo(f"{manifest['n_stories']} stories ({manifest['n_train']} train, "
-               f"{manifest['n_validation']} validation) -> {out_dir} sha256={manifest['sha256']}")
+    manifest = prepare_corpus(
+        corpus_dir, out_dir, list(sources) or None, val_permille, progress=not no_progress
+    )
+    click.echo(
+        f"{manifest['n_stories']} stories ({manifest['n_train']} train, "
+        f"{manifest['n_validation']} validation) -> {out_dir} sha256={manifest['sha256']}"
+    )
 
 
-@click.command("train", context_settings={"ignore_unknown_options": True,
-                                          "allow_extra_args": True})
+@click.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--threads", default=2, show_default=True, type=int, help="torch CPU threads.")
 def train(args: tuple[str, ...], threads: int) -> None:
@@ -70,24 +91,55 @@ def train(args: tuple[str, ...], threads: int) -> None:
 
 @click.command("eval")
 @click.argument("model", type=str)
-@click.option("--text-file", type=click.Path(exists=True, dir_okay=False),
-              help="Held-out text (<|endoftext|>-separated) for bits per character.")
-@click.option("--dataset", "dataset_path", type=click.Path(exists=True),
-              help="Dataset dir; keywords of its validation stories become prompts.")
-@click.option("--prompts", "n_prompts", default=50, show_default=True, type=int,
-              help="Stories to generate for keyword inclusion/diversity (0: skip).")
+@click.option(
+    "--text-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Held-out text (<|endoftext|>-separated) for bits per character.",
+)
+@click.option(
+    "--dataset",
+    "dataset_path",
+    type=click.Path(exists=True),
+    help="Dataset dir; keywords of its validation stories become prompts.",
+)
+@click.option(
+    "--prompts",
+    "n_prompts",
+    default=50,
+    show_default=True,
+    type=int,
+    help="Stories to generate for keyword inclusion/diversity (0: skip).",
+)
 @click.option("--max-documents", type=int, help="Only the first N documents of --text-file.")
 @click.option("--max-new-tokens", default=256, show_default=True, type=int)
 @click.option("--temperature", default=0.8, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=2, show_default=True, type=int)
-@click.option("--report", "report_path", type=click.Path(dir_okay=False),
-              help="Write the JSON report here (default <model>/eval_report.json).")
-@click.option("--update-meta/--no-update-meta", default=True, show_default=True,
-              help="Record the metrics in the model's bedtime_model.json.")
-def evaluate(model: str, text_file: str | None, dataset_path: str | None, n_prompts: int,
-             max_documents: int | None, max_new_tokens: int, temperature: float, seed: int,
-             threads: int, report_path: str | None, update_meta: bool) -> None:
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    help="Write the JSON report here (default <model>/eval_report.json).",
+)
+@click.option(
+    "--update-meta/--no-update-meta",
+    default=True,
+    show_default=True,
+    help="Record the metrics in the model's bedtime_model.json.",
+)
+def evaluate(
+    model: str,
+    text_file: str | None,
+    dataset_path: str | None,
+    n_prompts: int,
+    max_documents: int | None,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    threads: int,
+    report_path: str | None,
+    update_meta: bool,
+) -> None:
     """Evaluate MODEL (directory, registry name or 'shipped'): BPC, keyword inclusion,
     distinct-2/3, repetition, tokens/s."""
     _setup_logging(False)
@@ -98,10 +150,10 @@ def evaluate(model: str, text_file: str | None, dataset_path: str | None, n_prom
     from generator.artifacts import update_meta as write_meta
     from generator.evaluate import GenerationSettings, run_evaluation
 
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature,
-                                  seed=seed)
-    report = run_evaluation(model, text_file, dataset_path, n_prompts if dataset_path else 0,
-                            max_documents, settings)
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    report = run_evaluation(
+        model, text_file, dataset_path, n_prompts if dataset_path else 0, max_documents, settings
+    )
     path = Path(report_path) if report_path else resolve_model_path(model) / "eval_report.json"
     atomic_write_json(path, report)
     if update_meta:
@@ -109,9 +161,16 @@ def evaluate(model: str, text_file: str | None, dataset_path: str | None, n_prom
         write_meta(resolve_model_path(model), evaluation=summary)
     headline = {
         "bits_per_char": report.get("bpc", {}).get("bits_per_char"),
-        **{k: report.get("generation", {}).get(k) for k in
-           ("keyword_inclusion_rate", "distinct_2", "distinct_3", "repetition_rate_4gram",
-            "generation_tokens_per_s")},
+        **{
+            k: report.get("generation", {}).get(k)
+            for k in (
+                "keyword_inclusion_rate",
+                "distinct_2",
+                "distinct_3",
+                "repetition_rate_4gram",
+                "generation_tokens_per_s",
+            )
+        },
     }
     click.echo(json.dumps(headline, indent=2))
     click.echo(f"report written to {path}")
@@ -119,8 +178,12 @@ def evaluate(model: str, text_file: str | None, dataset_path: str | None, n_prom
 
 @click.command("export-ct2")
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--quantization", default="int8", show_default=True,
-              type=click.Choice(["int8", "int8_float32", "int16", "float32"]))
+@click.option(
+    "--quantization",
+    default="int8",
+    show_default=True,
+    type=click.Choice(["int8", "int8_float32", "int16", "float32"]),
+)
 def export_ct2(model_dir: str, quantization: str) -> None:
     """Convert MODEL_DIR to CTranslate2 (MODEL_DIR/ct2/) for fast CPU generation."""
     _setup_logging(False)

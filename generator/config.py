@@ -25,26 +25,32 @@ KEYWORD_LOSSES = ("any", "max", "mean", "cosine")
 class ModelArguments:
     init: str = field(
         default="from_scratch",
-        metadata={"help": "from_scratch (a named preset) or fine_tune (local weights in "
-                          "pretrained_path)."},
+        metadata={
+            "help": "from_scratch (a named preset) or fine_tune (local weights in pretrained_path)."
+        },
     )
-    preset: str = field(default="medium", metadata={"help": "Size preset for from_scratch: "
-                                                            "tiny, small, medium, large, gpt2."})
+    preset: str = field(
+        default="medium",
+        metadata={"help": "Size preset for from_scratch: tiny, small, medium, large, gpt2."},
+    )
     pretrained_path: str | None = field(
         default=None, metadata={"help": "Directory of pretrained GPT-2 weights for fine_tune."}
     )
     tokenizer: str = field(
         default="bpe",
-        metadata={"help": "bpe (train a byte-level BPE on the dataset), gpt2 (GPT-2 BPE from "
-                          "tokenizer_path) or a directory holding tokenizer.json."},
+        metadata={
+            "help": "bpe (train a byte-level BPE on the dataset), gpt2 (GPT-2 BPE from "
+            "tokenizer_path) or a directory holding tokenizer.json."
+        },
     )
     tokenizer_path: str | None = field(
         default=None, metadata={"help": "GPT-2 vocab.json/merges.txt dir when tokenizer=gpt2."}
     )
     vocab_size: int = field(default=8192, metadata={"help": "BPE vocabulary when tokenizer=bpe."})
     dropout: float = field(default=0.0, metadata={"help": "Dropout for from_scratch models."})
-    lora: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all "
-                                                       "weights (fine_tune)."})
+    lora: bool = field(
+        default=False, metadata={"help": "Train LoRA adapters instead of all weights (fine_tune)."}
+    )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
 
@@ -70,18 +76,22 @@ class ModelArguments:
 @dataclass
 class DataArguments:
     dataset_path: str = field(
-        default="runs/data/v1", metadata={"help": "Directory (or file) of stories.jsonl from "
-                                                  "prepare-data."}
+        default="runs/data/v1",
+        metadata={"help": "Directory (or file) of stories.jsonl from prepare-data."},
     )
     sources: list[str] = field(
         default_factory=list,
-        metadata={"help": "Keep only stories whose source starts with one of these (empty: "
-                          "all). The seed's only_grimm is sources=['grimm', 'books:grimms']."},
+        metadata={
+            "help": "Keep only stories whose source starts with one of these (empty: "
+            "all). The seed's only_grimm is sources=['grimm', 'books:grimms']."
+        },
     )
     source_weights: str = field(
         default="",
-        metadata={"help": "Up/down-sampling per source prefix, e.g. 'tinystories=4,snakes=1'. "
-                          "Fractional weights sample that share of the stories."},
+        metadata={
+            "help": "Up/down-sampling per source prefix, e.g. 'tinystories=4,snakes=1'. "
+            "Fractional weights sample that share of the stories."
+        },
     )
     block_size: int = field(default=256, metadata={"help": "Tokens per training window."})
     max_keywords: int = field(default=3, metadata={"help": "Keywords per prompt (1..max)."})
@@ -89,16 +99,25 @@ class DataArguments:
         default=0.1, metadata={"help": "Share of windows without keywords/title (unconditional)."}
     )
     add_space: bool = field(
-        default=True, metadata={"help": "Keyword-loss targets are tokens of ' keyword' (as the "
-                                        "word appears mid-sentence) rather than 'keyword'."}
+        default=True,
+        metadata={
+            "help": "Keyword-loss targets are tokens of ' keyword' (as the "
+            "word appears mid-sentence) rather than 'keyword'."
+        },
     )
     mask_nouns: bool = field(
-        default=False, metadata={"help": "Drop story positions whose target is a keyword token "
-                                         "from the LM loss (only the keyword loss teaches them)."}
+        default=False,
+        metadata={
+            "help": "Drop story positions whose target is a keyword token "
+            "from the LM loss (only the keyword loss teaches them)."
+        },
     )
     labels_same_as_input: bool = field(
-        default=False, metadata={"help": "Also train the LM loss on the keyword/title prefix; "
-                                         "False masks the prompt out of the labels."}
+        default=False,
+        metadata={
+            "help": "Also train the LM loss on the keyword/title prefix; "
+            "False masks the prompt out of the labels."
+        },
     )
     max_eval_windows: int = field(default=256, metadata={"help": "Cap on validation windows."})
 
@@ -120,24 +139,33 @@ class KeywordTrainingArguments(TrainingArguments):
         default=0.5, metadata={"help": "Total loss = LM loss + weight x keyword loss (0: plain)."}
     )
     keyword_loss: str = field(
-        default="any", metadata={"help": "any (noisy-OR: P(keyword appears at least once)), max, "
-                                         "mean (over story positions) or cosine."}
+        default="any",
+        metadata={
+            "help": "any (noisy-OR: P(keyword appears at least once)), max, "
+            "mean (over story positions) or cosine."
+        },
     )
     cos_similarity: bool = field(
-        default=False, metadata={"help": "Seed option: same as keyword_loss=cosine (expected "
-                                         "embedding vs keyword embedding)."}
+        default=False,
+        metadata={
+            "help": "Seed option: same as keyword_loss=cosine (expected "
+            "embedding vs keyword embedding)."
+        },
     )
     load_best_model: bool = field(
-        default=True, metadata={"help": "Keep and finally load the checkpoint with the best "
-                                        "validation LM loss."}
+        default=True,
+        metadata={"help": "Keep and finally load the checkpoint with the best validation LM loss."},
     )
     max_minutes: float = field(
-        default=0.0, metadata={"help": "Stop (saving a checkpoint) after this many minutes; the "
-                                       "LR schedule is sized to fit (0: no time box)."}
+        default=0.0,
+        metadata={
+            "help": "Stop (saving a checkpoint) after this many minutes; the "
+            "LR schedule is sized to fit (0: no time box)."
+        },
     )
     final_dir: str | None = field(
-        default=None, metadata={"help": "Where the finished model is saved (default "
-                                        "<output_dir>/final)."}
+        default=None,
+        metadata={"help": "Where the finished model is saved (default <output_dir>/final)."},
     )
 
     def __post_init__(self) -> None:

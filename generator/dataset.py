@@ -63,7 +63,7 @@ def strip_gutenberg(text: str) -> str:
     """Keep only what lies between the PG START and END markers (whole text if none)."""
     start = PG_START_RE.search(text)
     if start:
-        text = text[start.end():]
+        text = text[start.end() :]
     end = PG_END_RE.search(text)
     if end:
         text = text[: end.start()]
@@ -94,11 +94,31 @@ def is_heading(line: str) -> bool:
         return False
     upper_ratio = sum(c.isupper() for c in letters) / len(letters)
     words_ = stripped.split()
-    titled = all(w[0].isupper() or w.lower() in {"a", "an", "the", "of", "and", "in", "on", "to",
-                                                 "who", "with", "for", "at", "by", "from"}
-                 for w in words_ if w[0].isalpha())
-    return upper_ratio > 0.8 or (titled and not stripped.endswith((".", "!", "?")) and
-                                 len(words_) <= 10)
+    titled = all(
+        w[0].isupper()
+        or w.lower()
+        in {
+            "a",
+            "an",
+            "the",
+            "of",
+            "and",
+            "in",
+            "on",
+            "to",
+            "who",
+            "with",
+            "for",
+            "at",
+            "by",
+            "from",
+        }
+        for w in words_
+        if w[0].isalpha()
+    )
+    return upper_ratio > 0.8 or (
+        titled and not stripped.endswith((".", "!", "?")) and len(words_) <= 10
+    )
 
 
 def split_book(text: str) -> list[tuple[str, str]]:
@@ -255,8 +275,9 @@ class NearDuplicateFilter:
 # --------------------------------------------------------------------------- pipeline
 
 
-def iter_raw(corpus_dir: Path, source_folders: Iterable[str] | None = None
-             ) -> Iterator[tuple[str, str, str, bool]]:
+def iter_raw(
+    corpus_dir: Path, source_folders: Iterable[str] | None = None
+) -> Iterator[tuple[str, str, str, bool]]:
     """(source, title, raw_text, hard_wrapped) for every story of the selected folders."""
     wanted = list(source_folders) if source_folders else list(SOURCES)
     for folder in wanted:
@@ -283,8 +304,9 @@ def prepare_stories(
     dedup = NearDuplicateFilter()
     dropped: Counter[str] = Counter()
     stories: list[Story] = []
-    for source, title, raw_text, wrapped in tqdm(raw, desc="stories", disable=not progress,
-                                                 unit="story"):
+    for source, title, raw_text, wrapped in tqdm(
+        raw, desc="stories", disable=not progress, unit="story"
+    ):
         text = normalize_whitespace(raw_text, hard_wrapped=wrapped)
         title = " ".join(title.split())
         n_words = len(text.split())
@@ -387,8 +409,9 @@ def prepare_corpus(
     return manifest
 
 
-def load_stories(path: str | Path, split: str | None = None,
-                 sources: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def load_stories(
+    path: str | Path, split: str | None = None, sources: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
     """Read a dataset JSONL (a file or a directory holding ``stories.jsonl``)."""
     path = Path(path)
     if path.is_dir():

@@ -73,6 +73,9 @@ class KeywordSchedule:
     #: Bias on end-of-story at a sentence end, per token beyond target_new_tokens.
     end_bias_per_token: float = 0.08
     end_bias_max: float = 6.0
+    #: In the last tokens of the budget, push sentence ends (and then the end of the story).
+    wrap_up_tokens: int = 25
+    wrap_up_bias: float = 3.0
 
 
 # --------------------------------------------------------------------------- keyword tables
@@ -122,6 +125,9 @@ class TokenTables:
         self.banned_in_title = self.banned_in_story.clone()
         if self.story_id is not None:
             self.banned_in_title[self.story_id] = False
+        self.sentence_end_ids: list[int] = [
+            i for i, t in enumerate(texts) if t.strip() in {".", "!", "?", '."', '!"', '?"'}
+        ]
         self._tries: dict[str, KeywordTrie] = {}
 
     def trie(self, keyword: str) -> KeywordTrie:
@@ -364,10 +370,22 @@ class KeywordGuide:
             return
         # Every keyword is in: help the story end at a sentence end once it is long enough.
         over = state.story_tokens - self.settings.target_new_tokens
-        if over > 0 and _SENTENCE_END.search(state.story_text):
-            sched = self.schedule
+        if over <= 0:
+            return
+        sched = self.schedule
+        at_sentence_end = bool(_SENTENCE_END.search(state.story_text))
+        if at_sentence_end:
             bias = min(sched.end_bias_max, sched.end_bias_per_token * over)
+            if self._tokens_left(state) <= sched.wrap_up_tokens:
+                bias = sched.end_bias_max * 2
             scores[tables.eos_id] = _finite(scores[tables.eos_id]) + bias
+        elif self._tokens_left(state) <= sched.wrap_up_tokens and tables.sentence_end_ids:
+            # Out of room mid-sentence: finish the sentence so the cut loses nothing.
+            ids = tables.sentence_end_ids
+            scores[ids] = _finite(scores[ids]) + sched.wrap_up_bias
+
+    def _tokens_left(self, state: RowState) -> int:
+        return self.settings.max_new_tokens - state.story_tokens - state.title_tokens
 
 
 def _finite(values: torch.Tensor) -> torch.Tensor:

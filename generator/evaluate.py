@@ -116,8 +116,9 @@ class GeneratedStory:
 
 
 @torch.no_grad()
-def generate_story(model: torch.nn.Module, tokenizer: Any, keywords: Sequence[str],
-                   settings: GenerationSettings) -> GeneratedStory:
+def generate_story(
+    model: torch.nn.Module, tokenizer: Any, keywords: Sequence[str], settings: GenerationSettings
+) -> GeneratedStory:
     """Sample one story for ``keywords`` (batch of one: no padding pitfalls)."""
     prompt = build_prompt(keywords)
     inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
@@ -134,13 +135,17 @@ def generate_story(model: torch.nn.Module, tokenizer: Any, keywords: Sequence[st
         pad_token_id=tokenizer.pad_token_id,
     )
     seconds = time.perf_counter() - start
-    new_tokens = output[0, inputs["input_ids"].shape[1]:]
+    new_tokens = output[0, inputs["input_ids"].shape[1] :]
     continuation = tokenizer.decode(new_tokens, skip_special_tokens=False)
     parsed = parse_generation(continuation)
     lemmas = lemmas_in_text(parsed.text)
     return GeneratedStory(
-        keywords=list(keywords), title=parsed.title, text=parsed.text, finished=parsed.finished,
-        n_new_tokens=int(new_tokens.shape[0]), seconds=seconds,
+        keywords=list(keywords),
+        title=parsed.title,
+        text=parsed.text,
+        finished=parsed.finished,
+        n_new_tokens=int(new_tokens.shape[0]),
+        seconds=seconds,
         included=[keyword_included(k, parsed.text, lemmas) for k in keywords],
     )
 
@@ -161,8 +166,9 @@ def repetition_rate(text: str, n: int = 4) -> float:
     return 1 - len(set(grams)) / len(grams) if grams else 0.0
 
 
-def keyword_sets_from_dataset(dataset_path: str | Path, n: int, seed: int = 0,
-                              max_keywords: int = 3) -> list[list[str]]:
+def keyword_sets_from_dataset(
+    dataset_path: str | Path, n: int, seed: int = 0, max_keywords: int = 3
+) -> list[list[str]]:
     """Held-out prompts: keywords of validation stories (1..max per prompt, seeded)."""
     from generator.dataset import load_stories
 
@@ -176,17 +182,22 @@ def keyword_sets_from_dataset(dataset_path: str | Path, n: int, seed: int = 0,
     return sets
 
 
-def evaluate_generation(model: torch.nn.Module, tokenizer: Any,
-                        keyword_sets: Sequence[Sequence[str]],
-                        settings: GenerationSettings, progress: bool = True
-                        ) -> tuple[dict[str, float], list[GeneratedStory]]:
+def evaluate_generation(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    keyword_sets: Sequence[Sequence[str]],
+    settings: GenerationSettings,
+    progress: bool = True,
+) -> tuple[dict[str, float], list[GeneratedStory]]:
     """Generate one story per keyword set; inclusion, diversity, repetition and speed."""
     from tqdm import tqdm
 
     torch.manual_seed(settings.seed)
     model.eval()
-    stories = [generate_story(model, tokenizer, kws, settings)
-               for kws in tqdm(keyword_sets, desc="generate", disable=not progress)]
+    stories = [
+        generate_story(model, tokenizer, kws, settings)
+        for kws in tqdm(keyword_sets, desc="generate", disable=not progress)
+    ]
     flags = [flag for s in stories for flag in s.included]
     texts = [s.text for s in stories]
     total_tokens = sum(s.n_new_tokens for s in stories)
@@ -195,11 +206,13 @@ def evaluate_generation(model: torch.nn.Module, tokenizer: Any,
         "n_stories": len(stories),
         "keyword_inclusion_rate": sum(flags) / len(flags) if flags else 0.0,
         "all_keywords_included_rate": (
-            sum(all(s.included) for s in stories) / len(stories) if stories else 0.0),
+            sum(all(s.included) for s in stories) / len(stories) if stories else 0.0
+        ),
         "distinct_2": distinct_n(texts, 2),
         "distinct_3": distinct_n(texts, 3),
         "repetition_rate_4gram": (
-            sum(repetition_rate(t) for t in texts) / len(texts) if texts else 0.0),
+            sum(repetition_rate(t) for t in texts) / len(texts) if texts else 0.0
+        ),
         "finished_rate": sum(s.finished for s in stories) / len(stories) if stories else 0.0,
         "mean_words": sum(len(t.split()) for t in texts) / len(texts) if texts else 0.0,
         "generation_tokens_per_s": total_tokens / total_seconds if total_seconds else 0.0,
@@ -222,24 +235,29 @@ def run_evaluation(
     torch.manual_seed(0)
     loaded = load_model(model_path)
     settings = settings or GenerationSettings()
-    report: dict[str, Any] = {"model_path": str(loaded.path),
-                              "n_params": loaded.meta.get("n_params"),
-                              "generation_settings": asdict(settings)}
+    report: dict[str, Any] = {
+        "model_path": str(loaded.path),
+        "n_params": loaded.meta.get("n_params"),
+        "generation_settings": asdict(settings),
+    }
     block = int(getattr(loaded.model.config, "n_positions", 256))
     if text_file is not None:
         docs = split_documents(Path(text_file).read_text(encoding="utf-8"))
         if max_documents:
             docs = docs[:max_documents]
         start = time.perf_counter()
-        report["bpc"] = bits_per_char(loaded.model, loaded.tokenizer, docs,
-                                      block_size=min(block, 512), progress=progress)
+        report["bpc"] = bits_per_char(
+            loaded.model, loaded.tokenizer, docs, block_size=min(block, 512), progress=progress
+        )
         report["bpc"]["text_file"] = str(text_file)
-        report["bpc"]["eval_tokens_per_s"] = (
-            report["bpc"]["n_tokens"] / (time.perf_counter() - start))
+        report["bpc"]["eval_tokens_per_s"] = report["bpc"]["n_tokens"] / (
+            time.perf_counter() - start
+        )
     if dataset_path is not None and n_prompts > 0:
         sets = keyword_sets_from_dataset(dataset_path, n_prompts, seed=settings.seed)
-        metrics, stories = evaluate_generation(loaded.model, loaded.tokenizer, sets, settings,
-                                               progress=progress)
+        metrics, stories = evaluate_generation(
+            loaded.model, loaded.tokenizer, sets, settings, progress=progress
+        )
         report["generation"] = metrics
         report["samples"] = [asdict(s) for s in stories[:5]]
     return report

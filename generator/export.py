@@ -13,8 +13,9 @@ logger = logging.getLogger(__name__)
 CT2_SUBDIR = "ct2"
 
 
-def export_ct2(model_dir: str | Path, quantization: str = "int8", out_dir: str | Path | None = None
-               ) -> Path:
+def export_ct2(
+    model_dir: str | Path, quantization: str = "int8", out_dir: str | Path | None = None
+) -> Path:
     """Convert with ``ctranslate2.converters.TransformersConverter``; tokenizer files copied.
 
     Written to a temporary directory and renamed into place (atomic for readers).
@@ -27,8 +28,10 @@ def export_ct2(model_dir: str | Path, quantization: str = "int8", out_dir: str |
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:
         converter = TransformersConverter(
-            str(model_dir), copy_files=[n for n in ("tokenizer.json", "tokenizer_config.json")
-                                        if (model_dir / n).exists()],
+            str(model_dir),
+            copy_files=[
+                n for n in ("tokenizer.json", "tokenizer_config.json") if (model_dir / n).exists()
+            ],
         )
         converter.convert(str(tmp), quantization=quantization, force=True)
         _fix_ct2_config(tmp / "config.json")
@@ -55,9 +58,15 @@ def _fix_ct2_config(path: Path) -> None:
     path.write_text(json.dumps(config, indent=2), encoding="utf-8")
 
 
-def ct2_generate(ct2_dir: str | Path, tokenizer_dir: str | Path, prompt: str,
-                 max_length: int = 256, sampling_topk: int = 40, temperature: float = 0.8,
-                 seed: int = 0) -> str:
+def ct2_generate(
+    ct2_dir: str | Path,
+    tokenizer_dir: str | Path,
+    prompt: str,
+    max_length: int = 256,
+    sampling_topk: int = 40,
+    temperature: float = 0.8,
+    seed: int = 0,
+) -> str:
     """Sample one continuation with CTranslate2 (a smoke check of the export; the colleague's
     live/batch generators own production decoding)."""
     import ctranslate2
@@ -68,10 +77,14 @@ def ct2_generate(ct2_dir: str | Path, tokenizer_dir: str | Path, prompt: str,
     ctranslate2.set_random_seed(seed)
     generator = ctranslate2.Generator(str(ct2_dir), device="cpu", compute_type="int8")
     tokens = tokenizer.convert_ids_to_tokens(
-        tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    )
     result = generator.generate_batch(
-        [tokens], max_length=max_length, sampling_topk=sampling_topk,
-        sampling_temperature=temperature, include_prompt_in_result=False,
+        [tokens],
+        max_length=max_length,
+        sampling_topk=sampling_topk,
+        sampling_temperature=temperature,
+        include_prompt_in_result=False,
         end_token=tokenizer.eos_token,
     )
     return tokenizer.decode(result[0].sequences_ids[0], skip_special_tokens=False)

@@ -33,8 +33,9 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def build_from_scratch(preset: str, tokenizer: PreTrainedTokenizerFast, dropout: float = 0.0
-                       ) -> GPT2LMHeadModel:
+def build_from_scratch(
+    preset: str, tokenizer: PreTrainedTokenizerFast, dropout: float = 0.0
+) -> GPT2LMHeadModel:
     """A freshly initialised GPT2LMHeadModel of a named preset sized to ``tokenizer``."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -71,8 +72,9 @@ def load_pretrained(path: str | Path, tokenizer: PreTrainedTokenizerFast) -> Pre
     return model
 
 
-def apply_lora(model: PreTrainedModel, r: int = 8, alpha: int = 16, dropout: float = 0.05
-               ) -> PreTrainedModel:
+def apply_lora(
+    model: PreTrainedModel, r: int = 8, alpha: int = 16, dropout: float = 0.05
+) -> PreTrainedModel:
     """Wrap ``model`` with LoRA adapters on attention/MLP projections (GPT-2 Conv1D layers).
 
     Embeddings stay trainable because the keyword special tokens are new.

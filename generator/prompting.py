@@ -3,7 +3,7 @@
 This module is the contract between the trainer and every consumer of the model: it must stay
 torch-free and stable. A training example looks like::
 
-    <|keywords|> fox, moon, forest<|title|> The Fox Who Visited the Moon<|story|> Once upon ...<|endoftext|>
+    <|keywords|> fox, moon<|title|> The Fox Who Visited the Moon<|story|> Once ...<|endoftext|>
 
 Generation feeds :func:`build_prompt` (keywords, optionally a title) and reads the continuation
 with :func:`parse_generation`. Keywords are canonical lower-case singular lemmas.
@@ -60,7 +60,12 @@ def format_training_example(title: str, text: str, keywords: Sequence[str]) -> s
     """One training document; ``build_prompt(keywords, title)`` is an exact prefix of it."""
     title_part = (" " + " ".join(title.split())) if title.strip() else ""
     return (
-        format_keywords(keywords) + TITLE_TOKEN + title_part + STORY_TOKEN + " " + text.strip()
+        format_keywords(keywords)
+        + TITLE_TOKEN
+        + title_part
+        + STORY_TOKEN
+        + " "
+        + text.strip()
         + END_TOKEN
     )
 

@@ -40,7 +40,8 @@ def register_model(
     meta = read_meta(model_dir)
     values = {
         "model_class": model_class or meta.get("model_class", "GPT2LMHeadModel"),
-        "hyperparameters": hyperparameters if hyperparameters is not None
+        "hyperparameters": hyperparameters
+        if hyperparameters is not None
         else meta.get("hyperparameters", {}),
         "artifact_path": str(Path(model_dir).resolve()),
         "metrics": metrics if metrics is not None else meta.get("metrics", {}),

@@ -34,8 +34,9 @@ def _wrap(tokenizer_object: object) -> PreTrainedTokenizerFast:
     return tok
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int = 8192, min_frequency: int = 2
-              ) -> PreTrainedTokenizerFast:
+def train_bpe(
+    texts: Iterable[str], vocab_size: int = 8192, min_frequency: int = 2
+) -> PreTrainedTokenizerFast:
     """Train a GPT-2-style byte-level BPE on ``texts`` (special tokens get the first ids)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 

@@ -64,8 +64,9 @@ def prompt_prefix(title: str, keywords: list[str]) -> str:
     return format_keywords(keywords) + TITLE_TOKEN + title_part + STORY_TOKEN
 
 
-def keyword_token_ids(tokenizer: PreTrainedTokenizerFast, keywords: list[str], add_space: bool
-                      ) -> list[int]:
+def keyword_token_ids(
+    tokenizer: PreTrainedTokenizerFast, keywords: list[str], add_space: bool
+) -> list[int]:
     """All BPE tokens of every keyword (whole keywords), de-duplicated, capped."""
     ids: list[int] = []
     for kw in keywords:
@@ -119,8 +120,7 @@ def make_windows(
             labels[: len(prefix_ids)] = [-100] * len(prefix_ids)
         if data_args.mask_nouns and kw_set:
             labels = [
-                -100 if (i >= len(prefix_ids) and t in kw_set) else t
-                for i, t in enumerate(labels)
+                -100 if (i >= len(prefix_ids) and t in kw_set) else t for i, t in enumerate(labels)
             ]
         # logits at position t predict token t+1: story targets are t+1 >= len(prefix)
         story_mask = [len(prefix_ids) - 1 <= t < len(ids) - 1 for t in range(len(ids))]
@@ -139,8 +139,12 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         w = self.windows[index]
-        return {"input_ids": w.input_ids, "labels": w.labels, "story_mask": w.story_mask,
-                "keyword_ids": w.keyword_ids}
+        return {
+            "input_ids": w.input_ids,
+            "labels": w.labels,
+            "story_mask": w.story_mask,
+            "keyword_ids": w.keyword_ids,
+        }
 
 
 def collate(batch: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -153,9 +157,7 @@ def collate(batch: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]
 
     return {
         "input_ids": torch.tensor([pad(b["input_ids"], length, pad_id) for b in batch]),
-        "attention_mask": torch.tensor(
-            [pad([1] * len(b["input_ids"]), length, 0) for b in batch]
-        ),
+        "attention_mask": torch.tensor([pad([1] * len(b["input_ids"]), length, 0) for b in batch]),
         "labels": torch.tensor([pad(b["labels"], length, -100) for b in batch]),
         "story_mask": torch.tensor([pad(b["story_mask"], length, False) for b in batch]),
         "keyword_ids": torch.tensor([pad(b["keyword_ids"], n_kw, -1) for b in batch]),
@@ -188,14 +190,22 @@ def build_windows(
     texts = [" " + r["text"].strip() for r in rows]
     bodies = tokenizer(texts, add_special_tokens=False)["input_ids"]
     windows: list[Window] = []
-    for row, body in tqdm(list(zip(rows, bodies, strict=True)), desc="windows",
-                          disable=not progress, unit="story"):
+    for row, body in tqdm(
+        list(zip(rows, bodies, strict=True)), desc="windows", disable=not progress, unit="story"
+    ):
         weight = source_repeats(row["source"], weights or {})
         repeats = int(weight) + (1 if rng.random() < weight - int(weight) else 0)
         for _ in range(repeats):
             windows.extend(
-                make_windows(tokenizer, row["title"], row["text"], row["keywords"], data_args,
-                             rng, body_ids=body)
+                make_windows(
+                    tokenizer,
+                    row["title"],
+                    row["text"],
+                    row["keywords"],
+                    data_args,
+                    rng,
+                    body_ids=body,
+                )
             )
     rng.shuffle(windows)
     return windows
@@ -211,8 +221,13 @@ class KeywordTrainer(Trainer):
     checkpoints are compared (and the best one kept) on language-model quality alone.
     """
 
-    def __init__(self, *args: Any, keyword_loss_weight: float = 0.0,
-                 keyword_loss_mode: str = "any", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        keyword_loss_weight: float = 0.0,
+        keyword_loss_mode: str = "any",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.keyword_loss_weight = keyword_loss_weight
         self.keyword_loss_mode = keyword_loss_mode
@@ -222,8 +237,13 @@ class KeywordTrainer(Trainer):
         self._start = time.monotonic()
         self.train_tokens = 0  # non-padding tokens seen by this process (not across resumes)
 
-    def compute_loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor],
-                     return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
         keyword_ids = inputs.pop("keyword_ids")
         story_mask = inputs.pop("story_mask")
         outputs = model(**inputs)
@@ -235,8 +255,9 @@ class KeywordTrainer(Trainer):
             embeddings = None
             if self.keyword_loss_mode == "cosine":
                 embeddings = model.get_output_embeddings().weight
-            kw = keyword_loss(outputs.logits, keyword_ids, story_mask, self.keyword_loss_mode,
-                              embeddings)
+            kw = keyword_loss(
+                outputs.logits, keyword_ids, story_mask, self.keyword_loss_mode, embeddings
+            )
             loss = lm_loss + self.keyword_loss_weight * kw
             self._kw_sum += float(kw.detach())
         if model.training:
@@ -263,22 +284,31 @@ class TimeBoxCallback(TrainerCallback):
         self.max_seconds = max_minutes * 60
         self.start = time.monotonic()
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
-                       control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self.start = time.monotonic()
 
-    def on_step_end(self, args: TrainingArguments, state: TrainerState,
-                    control: TrainerControl, **kwargs: Any) -> None:
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         if self.max_seconds and time.monotonic() - self.start > self.max_seconds:
-            logger.info("time box of %.1f min reached at step %d", self.max_seconds / 60,
-                        state.global_step)
+            logger.info(
+                "time box of %.1f min reached at step %d", self.max_seconds / 60, state.global_step
+            )
             control.should_training_stop = True
             control.should_save = True
             control.should_evaluate = True
 
 
-def measure_seconds_per_step(model: torch.nn.Module, dataset: WindowDataset, pad_id: int,
-                             batch_size: int, bf16: bool, steps: int = 3) -> float:
+def measure_seconds_per_step(
+    model: torch.nn.Module,
+    dataset: WindowDataset,
+    pad_id: int,
+    batch_size: int,
+    bf16: bool,
+    steps: int = 3,
+) -> float:
     """Time a few optimizer steps on a throwaway copy, to size the LR schedule to a time box."""
     probe = copy.deepcopy(model)
     probe.train()
@@ -302,8 +332,9 @@ def measure_seconds_per_step(model: torch.nn.Module, dataset: WindowDataset, pad
 # --------------------------------------------------------------------------- pipeline
 
 
-def get_tokenizer(model_args: ModelArguments, rows: list[dict[str, Any]], out_dir: Path
-                  ) -> PreTrainedTokenizerFast:
+def get_tokenizer(
+    model_args: ModelArguments, rows: list[dict[str, Any]], out_dir: Path
+) -> PreTrainedTokenizerFast:
     from generator.prompting import format_training_example
     from generator.tokenizer import load_gpt2_tokenizer, train_bpe
 
@@ -347,8 +378,9 @@ def dataset_hash(dataset_path: str) -> str | None:
     return None
 
 
-def train(model_args: ModelArguments, data_args: DataArguments,
-          training_args: KeywordTrainingArguments) -> Path:
+def train(
+    model_args: ModelArguments, data_args: DataArguments, training_args: KeywordTrainingArguments
+) -> Path:
     """Train and save a model; returns the final model directory."""
     from generator.artifacts import atomic_write_json, save_model
     from generator.dataset import load_stories
@@ -360,8 +392,10 @@ def train(model_args: ModelArguments, data_args: DataArguments,
     )
 
     training_args.remove_unused_columns = False  # keyword_ids/story_mask are not forward args
-    logger.info("configuration: %s", json.dumps(
-        to_jsonable(model_args, data_args, training_args), indent=1, default=str))
+    logger.info(
+        "configuration: %s",
+        json.dumps(to_jsonable(model_args, data_args, training_args), indent=1, default=str),
+    )
     set_seed(training_args.seed)
     out_dir = Path(training_args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -375,8 +409,12 @@ def train(model_args: ModelArguments, data_args: DataArguments,
     val_windows = build_windows(val_rows, tokenizer, data_args, training_args.seed + 1)
     val_windows = val_windows[: data_args.max_eval_windows]
     n_tokens = sum(len(w.input_ids) for w in train_windows)
-    logger.info("%d train windows (%d tokens/epoch), %d validation windows",
-                len(train_windows), n_tokens, len(val_windows))
+    logger.info(
+        "%d train windows (%d tokens/epoch), %d validation windows",
+        len(train_windows),
+        n_tokens,
+        len(val_windows),
+    )
 
     if model_args.init == "from_scratch":
         model = build_from_scratch(model_args.preset, tokenizer, model_args.dropout)
@@ -396,12 +434,20 @@ def train(model_args: ModelArguments, data_args: DataArguments,
             budget_steps = int(json.loads(budget_file.read_text())["max_steps"])
         else:
             per_step = measure_seconds_per_step(
-                model, train_ds, pad_id, training_args.per_device_train_batch_size,
-                training_args.bf16)
+                model,
+                train_ds,
+                pad_id,
+                training_args.per_device_train_batch_size,
+                training_args.bf16,
+            )
             # ~12% of the time goes to evaluation/checkpoints; the schedule ends at the box.
             budget_steps = max(10, int(training_args.max_minutes * 60 * 0.88 / per_step))
-            logger.info("%.2f s/step measured -> max_steps=%d for %.0f min", per_step,
-                        budget_steps, training_args.max_minutes)
+            logger.info(
+                "%.2f s/step measured -> max_steps=%d for %.0f min",
+                per_step,
+                budget_steps,
+                training_args.max_minutes,
+            )
             atomic_write_json(budget_file, {"max_steps": budget_steps, "s_per_step": per_step})
         if training_args.max_steps <= 0:  # an explicit max_steps wins; the box still stops
             training_args.max_steps = budget_steps

@@ -6,7 +6,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db import store
@@ -178,9 +178,33 @@ def test_known_keywords_most_stories_first(db_session: Session) -> None:
     add(db_session, "B", ["owl"])
     add(db_session, "C", ["owl", "star"], status="pending")
     add(db_session, "D", ["moon"], locale="en-GB")
-    assert store.known_keywords(db_session) == ["moon", "owl"]  # 2 each, alphabetical
-    assert store.known_keywords(db_session, locale="en-US") == ["owl", "moon"]
-    assert store.known_keywords(db_session, locale="en-US", limit=1) == ["owl"]
+    add(db_session, "E", ["moon"], locale="en-GB")
+    assert store.known_keywords(db_session) == ["moon", "owl"]  # 3 and 2 approved stories
+    # With a locale: only keywords having stories there, still ordered by the overall count.
+    assert store.known_keywords(db_session, locale="en-US") == ["moon", "owl"]
+    assert store.known_keywords(db_session, locale="en-GB") == ["moon"]
+    assert store.known_keywords(db_session, locale="en-US", limit=1) == ["moon"]
+    assert store.known_keywords(db_session, locale="fr-FR") == []
+
+
+def test_story_counts_follow_reviews(db_session: Session) -> None:
+    story = add(db_session, "A", ["owl", "moon"], status="pending")
+    add(db_session, "B", ["owl"])
+
+    def counts() -> dict[str, int]:
+        db_session.expire_all()
+        return dict(db_session.execute(select(Keyword.lemma, Keyword.story_count)).all())
+
+    assert counts() == {"owl": 1, "moon": 0}
+    store.review_story(db_session, story.id, "approved")
+    assert counts() == {"owl": 2, "moon": 1}
+    store.review_story(db_session, story.id, "approved")  # no change, no double count
+    assert counts() == {"owl": 2, "moon": 1}
+    store.review_story(db_session, story.id, "rejected", "no")
+    assert counts() == {"owl": 1, "moon": 0}
+    db_session.execute(update(Keyword).values(story_count=99))
+    store.refresh_keyword_counts(db_session)
+    assert counts() == {"owl": 1, "moon": 0}
 
 
 # --------------------------------------------------------------------------- choosing

@@ -5,7 +5,8 @@ real Flask app under gunicorn (``skill.webapp:create_app()``, request verificati
 simulators do not sign), seeded with the starter catalogue plus ``fixtures/e2e_stories.jsonl``,
 then runs in subprocesses:
 
-* ``node --test virtual-alexa/``: npm ``virtual-alexa`` suites (``*.test.js``);
+* ``node --test virtual-alexa/*.test.js``: npm ``virtual-alexa`` suites (the dialogs, every
+  locale, and every sample utterance reaching its own intent);
 * ``bst test``: the bespoken-tools YAML suite in ``bst/`` (``BESPOKEN_API_BASE_URL`` points at a
   local stub so publishing results works offline).
 
@@ -48,7 +49,9 @@ SERVER_START_TIMEOUT = 60
 NODE_SUITE_TIMEOUT = 420
 BST_SUITE_TIMEOUT = 420
 # Fewer than this many passing tests means a suite was silently not collected.
-MIN_VIRTUAL_ALEXA_TESTS = 20
+MIN_VIRTUAL_ALEXA_TESTS = 90
+VIRTUAL_ALEXA_SUITES = ("virtual-alexa/conversation.test.js", "virtual-alexa/locales.test.js",
+                        "virtual-alexa/model.test.js")
 MIN_BST_TESTS = 8
 
 pytestmark = pytest.mark.slow
@@ -240,7 +243,7 @@ def test_virtual_alexa_suites(node, skill_server):
            "NODE_ENV": "test"}
     code, output = _run(
         [node, "--test", "--test-concurrency=1", "--test-reporter=tap",
-         "virtual-alexa/conversation.test.js", "virtual-alexa/locales.test.js"],
+         *VIRTUAL_ALEXA_SUITES],
         cwd=E2E_DIR, env=env, timeout=NODE_SUITE_TIMEOUT)
     counts = {key: int(value) for key, value in re.findall(r"^# (pass|fail|tests) (\d+)$",
                                                            output, re.MULTILINE)}

@@ -31,7 +31,9 @@ def test_save_load_round_trip(tiny_model, tiny_tokenizer, tmp_path: Path) -> Non
     assert not loaded.model.training
 
 
-def test_save_replaces_previous_version_atomically(tiny_model, tiny_tokenizer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_save_replaces_previous_version_atomically(
+    tiny_model, tiny_tokenizer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     save_model(tiny_model, tiny_tokenizer, tmp_path / "m", {"v": 1})
     (tmp_path / "m" / "stale.txt").write_text("old")
     save_model(tiny_model, tiny_tokenizer, tmp_path / "m", {"v": 2})

@@ -284,7 +284,8 @@ def test_export_is_the_catalogue_format(db, tmp_path: Path) -> None:  # type: ig
     )
     exported = export_catalogue(db, out)
     assert json.loads(out.read_text().splitlines()[0]) == handwritten  # kept, generated replaced
-    out.write_text("")
+    assert len(out.read_text().splitlines()) == exported + 1
+    exported = export_catalogue(db, out, keep_handwritten=False)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert exported == len(lines) == count(db, "approved")
     assert all(

@@ -10,11 +10,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cli_module_does_not_import_torch() -> None:
-    code = ("import sys, generator.cli as c; "
-            "bad = [m for m in ('torch', 'transformers', 'tokenizers', 'peft', 'ctranslate2') "
-            "if m in sys.modules]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, generator.cli as c; "
+        "bad = [m for m in ('torch', 'transformers', 'tokenizers', 'peft', 'ctranslate2') "
+        "if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -28,25 +31,33 @@ def test_commands_are_click_commands() -> None:
 def test_prepare_data_command(mini_corpus: Path, tmp_path: Path) -> None:
     from generator.cli import prepare_data
 
-    result = CliRunner().invoke(prepare_data, ["--corpus", str(mini_corpus), "--out",
-                                               str(tmp_path), "--no-progress"])
+    result = CliRunner().invoke(
+        prepare_data, ["--corpus", str(mini_corpus), "--out", str(tmp_path), "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     assert "9 stories" in result.output
     assert json.loads((tmp_path / "manifest.json").read_text())["n_stories"] == 9
 
 
-def test_eval_command_writes_report(tiny_model, tiny_tokenizer, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                    mini_dataset: Path) -> None:
+def test_eval_command_writes_report(
+    tiny_model,
+    tiny_tokenizer,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    mini_dataset: Path,
+) -> None:
     from generator.artifacts import read_meta, save_model
     from generator.cli import evaluate
 
     model_dir = save_model(tiny_model, tiny_tokenizer, tmp_path / "m", {})
     text = tmp_path / "held_out.txt"
     text.write_text("The fox slept.\n<|endoftext|>\nThe moon rose.\n")
-    result = CliRunner().invoke(evaluate, [str(model_dir), "--text-file", str(text),
-                                           "--max-new-tokens", "5", "--threads", "1"])
+    result = CliRunner().invoke(
+        evaluate,
+        [str(model_dir), "--text-file", str(text), "--max-new-tokens", "5", "--threads", "1"],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((model_dir / "eval_report.json").read_text())
     assert report["bpc"]["n_documents"] == 2 and report["bpc"]["bits_per_char"] > 0
-    assert read_meta(model_dir)["evaluation"]["bpc"]["bits_per_char"] == report["bpc"][
-        "bits_per_char"]
+    assert (
+        read_meta(model_dir)["evaluation"]["bpc"]["bits_per_char"] == report["bpc"]["bits_per_char"]
+    )

@@ -13,7 +13,10 @@ from generator.dataset import (
 
 
 def test_strip_gutenberg_keeps_body_only() -> None:
-    text = "header\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\nbody\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\nlicence"
+    text = (
+        "header\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\nbody\n"
+        "*** END OF THE PROJECT GUTENBERG EBOOK X ***\nlicence"
+    )
     assert strip_gutenberg(text).strip() == "body"
 
 
@@ -24,7 +27,10 @@ def test_normalize_whitespace_unwraps_paragraphs() -> None:
 
 
 def test_split_book_finds_titles_and_skips_contents() -> None:
-    book = "\n\n\nCONTENTS\n\n  A\n\n\n\nTHE GLASS MOUNTAIN\n\nText one.\n\n\nII. THE RED ETIN.\n\nText two.\n"
+    book = (
+        "\n\n\nCONTENTS\n\n  A\n\n\n\nTHE GLASS MOUNTAIN\n\nText one.\n\n\n"
+        "II. THE RED ETIN.\n\nText two.\n"
+    )
     assert [(t, b.strip()) for t, b in split_book(book)] == [
         ("The Glass Mountain", "Text one."),
         ("The Red Etin", "Text two."),
@@ -44,8 +50,14 @@ def test_prepare_corpus_on_mini_corpus(mini_corpus: Path, tmp_path: Path) -> Non
     for row in rows:
         by_source[row["source"]] = by_source.get(row["source"], 0) + 1
     # truncated last TinyStory dropped; the book's Rumpelstiltskin duplicates grimm_per_story
-    assert by_source == {"tinystories": 3, "snakes_bedtime": 2, "snakes_child": 1, "aesop": 1,
-                         "grimm_per_story": 1, "gutenberg:tiny_fairy_book": 1}
+    assert by_source == {
+        "tinystories": 3,
+        "snakes_bedtime": 2,
+        "snakes_child": 1,
+        "aesop": 1,
+        "grimm_per_story": 1,
+        "gutenberg:tiny_fairy_book": 1,
+    }
     assert manifest["dropped"]["duplicate"] == 1
     assert manifest["n_stories"] == len(rows) == manifest["n_train"] + manifest["n_validation"]
     assert manifest["sha256"] == sha256_file(tmp_path / "a" / "stories.jsonl")

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from generator.evaluate import (
+    GenerationSettings,
     bits_per_char,
     distinct_n,
     generate_story,
-    GenerationSettings,
     repetition_rate,
     split_documents,
 )
@@ -29,13 +29,15 @@ class UniformLM(torch.nn.Module):
 
 def test_bits_per_char_of_uniform_model(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
     docs = ["The fox ran to the moon.", "A very long story " * 30]
-    result = bits_per_char(UniformLM(len(tiny_tokenizer)), tiny_tokenizer, docs, block_size=32,
-                           progress=False)
+    result = bits_per_char(
+        UniformLM(len(tiny_tokenizer)), tiny_tokenizer, docs, block_size=32, progress=False
+    )
     n_tokens = sum(len(tiny_tokenizer(" " + d)["input_ids"]) for d in docs)
     n_chars = sum(len(d) + 1 for d in docs)
     assert result["n_tokens"] == n_tokens  # sliding window scores every token exactly once
     assert result["bits_per_char"] == pytest.approx(
-        math.log2(len(tiny_tokenizer)) * n_tokens / n_chars)
+        math.log2(len(tiny_tokenizer)) * n_tokens / n_chars
+    )
 
 
 def test_trained_direction_bpc_lower_than_uniform(tiny_model, tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +58,8 @@ def test_distinct_and_repetition() -> None:
 
 
 def test_generate_story_reports_inclusion(tiny_model, tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
-    story = generate_story(tiny_model, tiny_tokenizer, ["fox"],
-                           GenerationSettings(max_new_tokens=8))
+    story = generate_story(
+        tiny_model, tiny_tokenizer, ["fox"], GenerationSettings(max_new_tokens=8)
+    )
     assert story.n_new_tokens <= 8
     assert story.included == [("fox" in story.text.lower())] or story.included == [True]

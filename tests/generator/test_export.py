@@ -33,10 +33,23 @@ def test_ct2_greedy_matches_transformers(tiny_model, tiny_tokenizer, tmp_path: P
     target = export_ct2(model_dir, quantization="float32", out_dir=tmp_path / "ct2")
     ids = tiny_tokenizer(build_prompt(["fox"]), add_special_tokens=False)["input_ids"]
     with torch.no_grad():
-        hf = tiny_model.eval().generate(torch.tensor([ids]), do_sample=False, max_new_tokens=6,
-                                        min_new_tokens=6, pad_token_id=0)[0, len(ids):].tolist()
+        hf = (
+            tiny_model.eval()
+            .generate(
+                torch.tensor([ids]),
+                do_sample=False,
+                max_new_tokens=6,
+                min_new_tokens=6,
+                pad_token_id=0,
+            )[0, len(ids) :]
+            .tolist()
+        )
     generator = ctranslate2.Generator(str(target), device="cpu")
-    result = generator.generate_batch([tiny_tokenizer.convert_ids_to_tokens(ids)], max_length=6,
-                                      sampling_topk=1, include_prompt_in_result=False,
-                                      min_length=6)
+    result = generator.generate_batch(
+        [tiny_tokenizer.convert_ids_to_tokens(ids)],
+        max_length=6,
+        sampling_topk=1,
+        include_prompt_in_result=False,
+        min_length=6,
+    )
     assert result[0].sequences_ids[0] == hf

@@ -73,8 +73,9 @@ def test_keyword_term_alone_trains_a_model(tiny_model, tiny_tokenizer) -> None: 
         loss = keyword_loss(tiny_model(input_ids=ids).logits, keyword_ids, story_mask)
         optimizer.zero_grad()
         loss.backward()
-        grad_norm = sum(float(p.grad.abs().sum()) for p in tiny_model.parameters()
-                        if p.grad is not None)
+        grad_norm = sum(
+            float(p.grad.abs().sum()) for p in tiny_model.parameters() if p.grad is not None
+        )
         assert grad_norm > 0
         optimizer.step()
         losses.append(loss.item())

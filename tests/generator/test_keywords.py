@@ -13,8 +13,10 @@ def test_title_nouns_skip_verbs_and_function_words() -> None:
 
 
 def test_extract_keywords_pads_from_text_and_skips_names() -> None:
-    text = ("Lily saw a dragon near the castle. Lily gave the dragon a cookie. "
-            "The dragon flew over the castle with the cookie.")
+    text = (
+        "Lily saw a dragon near the castle. Lily gave the dragon a cookie. "
+        "The dragon flew over the castle with the cookie."
+    )
     keywords = extract_keywords("", text, k=3)
     assert keywords[0] == "dragon"
     assert set(keywords) == {"dragon", "castle", "cookie"}

@@ -91,8 +91,13 @@ def test_data_arguments_are_checked() -> None:
 
 
 def test_cos_similarity_selects_cosine_loss(tmp_path: Path) -> None:
-    args = KeywordTrainingArguments(output_dir=str(tmp_path), cos_similarity=True,
-                                    load_best_model=False, use_cpu=True, report_to="none")
+    args = KeywordTrainingArguments(
+        output_dir=str(tmp_path),
+        cos_similarity=True,
+        load_best_model=False,
+        use_cpu=True,
+        report_to="none",
+    )
     assert args.keyword_loss == "cosine"
 
 
@@ -104,17 +109,46 @@ def test_train_end_to_end_and_resume(mini_dataset: Path, tmp_path: Path) -> None
     from generator.training import train
 
     out = tmp_path / "run"
-    argv = ["--dataset_path", str(mini_dataset), "--preset", "tiny", "--vocab_size", "400",
-            "--block_size", "64", "--output_dir", str(out), "--max_steps", "4",
-            "--per_device_train_batch_size", "4", "--eval_strategy", "no", "--save_strategy",
-            "steps", "--save_steps", "2", "--load_best_model", "false", "--use_cpu",
-            "--report_to", "none", "--keyword_loss_weight", "0.5", "--disable_tqdm", "true",
-            "--logging_steps", "1", "--bf16"]
+    argv = [
+        "--dataset_path",
+        str(mini_dataset),
+        "--preset",
+        "tiny",
+        "--vocab_size",
+        "400",
+        "--block_size",
+        "64",
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "4",
+        "--per_device_train_batch_size",
+        "4",
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "2",
+        "--load_best_model",
+        "false",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--keyword_loss_weight",
+        "0.5",
+        "--disable_tqdm",
+        "true",
+        "--logging_steps",
+        "1",
+        "--bf16",
+    ]
     final = train(*parse_args(argv))
     meta = json.loads((final / "bedtime_model.json").read_text())
     assert meta["preset"] == "tiny" and meta["n_params"] > 0
-    assert meta["dataset_sha256"] == json.loads((mini_dataset / "manifest.json").read_text())[
-        "sha256"]
+    assert (
+        meta["dataset_sha256"] == json.loads((mini_dataset / "manifest.json").read_text())["sha256"]
+    )
     assert meta["hyperparameters"]["KeywordTrainingArguments"]["keyword_loss_weight"] == 0.5
     assert (out / "checkpoint-4").is_dir()
     loaded = load_model(final)

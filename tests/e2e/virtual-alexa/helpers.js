@@ -13,10 +13,6 @@ const MODELS_DIR = process.env.BEDTIME_MODELS_DIR
   || path.resolve(__dirname, "..", "..", "..", "interaction_models");
 const INVOCATION = /^(?:ask|open|launch|start|talk to|tell) bedtime stories(?: (?:to|for|about) (.+))?$/i;
 
-if (!SKILL_URL) {
-  throw new Error("BEDTIME_SKILL_URL must point at the skill's POST /alexa endpoint");
-}
-
 // virtual-alexa 0.7.x sends a LaunchRequest for ANY utterance containing ask/open/launch/tell
 // ("tell me a story" included). Only a real invocation phrase should launch; "ask bedtime stories
 // to X" becomes the one-shot utterance X, as on a real device.
@@ -30,6 +26,9 @@ function parseInvocation(utterance) {
 
 /** A simulated device for one (new) listener, using interaction_models/<locale>.json. */
 function newDevice({ locale = "en-US", userId, screen = false } = {}) {
+  if (!SKILL_URL) {
+    throw new Error("BEDTIME_SKILL_URL must point at the skill's POST /alexa endpoint");
+  }
   const alexa = VirtualAlexa.Builder()
     .applicationID(SKILL_ID)
     .interactionModelFile(path.join(MODELS_DIR, `${locale}.json`))
@@ -100,6 +99,7 @@ function resolvedId(request, name) {
 }
 
 module.exports = {
+  MODELS_DIR,
   SKILL_ID,
   assertKeepsListening,
   assertSays,
