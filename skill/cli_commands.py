@@ -110,17 +110,25 @@ def skill_package_group() -> None:
                    "[env: BEDTIME_ENDPOINT_URI]; default: the placeholder in skill.json.")
 @click.option("--seed-only", is_flag=True,
               help="Use only the checked-in slot values; do not read the story catalogue.")
-def build_package_command(out_dir: Path, endpoint: str | None, seed_only: bool) -> None:
-    """Assemble skill-package/ for `ask deploy`, with STORY_KEYWORD values from the catalogue."""
-    from skill.package import SkillPackageError, build_skill_package
+@click.option("--lambda-out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("build/lambda"), show_default=True,
+              help="Folder to write the Lambda code bundle into (ask-resources.json points here).")
+def build_package_command(out_dir: Path, endpoint: str | None, seed_only: bool,
+                          lambda_out: Path) -> None:
+    """Assemble skill-package/ and the Lambda bundle for `ask deploy`.
+
+    STORY_KEYWORD gets the values and synonyms of the keywords in the story catalogue.
+    """
+    from skill.package import SkillPackageError, build_lambda_bundle, build_skill_package
 
     catalogue = [] if seed_only else _keyword_catalogue()
     try:
         written = build_skill_package(out_dir, catalogue, endpoint=endpoint)
     except SkillPackageError as exc:
         raise click.ClickException(str(exc)) from None
+    build_lambda_bundle(lambda_out)
     click.echo(f"wrote {len(written)} files to {out_dir} "
-               f"({len(catalogue)} catalogue keywords merged)")
+               f"({len(catalogue)} catalogue keywords merged); Lambda bundle: {lambda_out}")
 
 
 @skill_package_group.command("check")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ MANIFEST_PATH = PROJECT_ROOT / "skill.json"
 LOCALES = ("en-US", "en-GB", "en-AU", "en-CA", "en-IN")
 KEYWORD_TYPE = "STORY_KEYWORD"
 PLACEHOLDER_ENDPOINT = "https://bedtime-stories.example.com/alexa"
+LAMBDA_DIR = PROJECT_ROOT / "lambda"
+# What the Lambda shim imports at run time; the generator (torch) never ships to Lambda.
+LAMBDA_PACKAGES = ("skill", "db", "migrations")
 
 MAX_SAMPLE_LENGTH = 200
 MAX_VALUE_LENGTH = 140
@@ -299,3 +303,26 @@ def build_skill_package(
 def _write_json(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def build_lambda_bundle(
+    out_dir: Path, *, project_root: Path = PROJECT_ROOT, lambda_dir: Path = LAMBDA_DIR
+) -> list[Path]:
+    """Write the code ``ask deploy`` uploads: the shim, its requirements and our packages.
+
+    ask-cli's lambda deployer installs ``requirements.txt`` into the folder it is given, but
+    it cannot see packages outside that folder, so the shim alone would fail to import.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    written = [
+        Path(shutil.copy2(lambda_dir / name, out_dir / name))
+        for name in ("lambda_function.py", "requirements.txt")
+    ]
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for package in LAMBDA_PACKAGES:
+        written.append(Path(shutil.copytree(project_root / package, out_dir / package,
+                                            ignore=ignore)))
+    return written

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -202,7 +204,7 @@ def test_ask_resources_point_at_the_package_and_the_lambda_shim():
     resources = json.loads((ROOT / "ask-resources.json").read_text())
     profile = resources["profiles"]["default"]
     assert profile["skillMetadata"]["src"] == "./skill-package"
-    assert profile["code"]["default"]["src"] == "./lambda"
+    assert profile["code"]["default"]["src"] == "./build/lambda"
     infra = profile["skillInfrastructure"]
     assert infra["type"] == "@ask-cli/lambda-deployer"
     assert infra["userConfig"]["runtime"] == "python3.11"
@@ -322,3 +324,21 @@ def test_cli_build_explains_an_unreachable_database(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "--seed-only" in result.output
     assert not (tmp_path / "pkg").exists()
+
+
+def test_lambda_bundle_imports_the_shim_on_its_own(tmp_path):
+    """ask deploy uploads only the bundle, so the shim must import from it alone."""
+    bundle = tmp_path / "lambda"
+    package.build_lambda_bundle(bundle)
+    assert (bundle / "lambda_function.py").is_file()
+    assert (bundle / "requirements.txt").is_file()
+    assert not (bundle / "generator").exists()
+    code = ("import sys, lambda_function; "
+            "assert lambda_function.__file__.startswith(sys.argv[1]); "
+            "assert callable(lambda_function.lambda_handler); "
+            "assert 'torch' not in sys.modules")
+    env = {**os.environ, "BEDTIME_DATABASE_URL": f"sqlite:///{tmp_path / 'lambda.sqlite3'}",
+           "PYTHONPATH": str(bundle)}
+    result = subprocess.run([sys.executable, "-c", code, str(bundle)], cwd=bundle, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
