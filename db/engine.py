@@ -48,6 +48,10 @@ def _default_url() -> str:
     return Settings.from_env().database_url
 
 
+#: Execution option for connections that only read (SQLite then skips the up-front write lock).
+READ_ONLY_OPTION = "bedtime_read_only"
+
+
 def _is_mysql(url: URL) -> bool:
     return url.get_backend_name() in {"mysql", "mariadb"}
 
@@ -74,7 +78,9 @@ def _install_sqlite_hooks(engine: Engine, in_memory: bool) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front, so a read-then-write transaction waits
         # (busy_timeout) instead of failing with "database is locked" on upgrade under load.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Connections marked READ_ONLY_OPTION (health checks) read a snapshot and never wait.
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
@@ -128,7 +134,7 @@ def check_database(engine: Engine) -> None:
     shown = masked_url(engine.url)
     try:
         with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            connection.execution_options(**{READ_ONLY_OPTION: True}).execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         original = getattr(exc, "orig", None) or exc
         reason = " ".join(str(original).split())

@@ -9,8 +9,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from db.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +22,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 
 
-def _settings(no_verify: bool) -> object:
+def _settings(no_verify: bool) -> Settings:
     from db.settings import ConfigurationError, Settings
 
     try:
@@ -30,12 +34,12 @@ def _settings(no_verify: bool) -> object:
     return settings
 
 
-def _serve(settings: object, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int) -> None:
     from db.engine import DatabaseUnavailable
     from skill.webapp import create_app
 
     try:
-        app = create_app(settings)  # type: ignore[arg-type]
+        app = create_app(settings)
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Bedtime Stories skill listening on http://{host}:{port}/alexa "
@@ -79,7 +83,7 @@ def run_command(host: str, port: int, no_verify: bool) -> None:
 
     settings = _settings(no_verify)
     try:
-        engine = make_engine(settings.database_url)  # type: ignore[attr-defined]
+        engine = make_engine(settings.database_url)
         check_database(engine)
         upgrade_database(engine)
         with session_factory(engine)() as session:

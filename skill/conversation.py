@@ -313,10 +313,17 @@ class Conversation:
         self.state.bookmark = None
         self.state.pending = PENDING_OFFER
         self.state.offer_keywords = kept
-        speech.pause(PARAGRAPH_BREAK).say(self._("story_end")).pause(PARAGRAPH_BREAK)
+        self._say_the_end(speech, story.text)
         speech.say(self._("another_question"))
         return Reply(speech, reprompt=self._("another_reprompt"), card_title=card_title,
                      card_text=card_text, display=display)
+
+    def _say_the_end(self, speech: Speech, story_text: str) -> None:
+        """Close the story, without a second "The end." when the story already says it."""
+        closing = self._("story_end")
+        speech.pause(PARAGRAPH_BREAK)
+        if not _normalised_tail(story_text).endswith(_normalised_tail(closing)):
+            speech.say(closing).pause(PARAGRAPH_BREAK)
 
     def _bookmarked_story(self) -> store.StoryView | None:
         bookmark = self.state.bookmark
@@ -487,7 +494,7 @@ class Conversation:
         # Not stored, so it cannot be bookmarked or resumed next session: first part only.
         parts = story_parts(view)
         speech = Speech().say(intro).pause(PARAGRAPH_BREAK).story(parts[0])
-        speech.pause(PARAGRAPH_BREAK).say(self._("story_end")).pause(PARAGRAPH_BREAK)
+        self._say_the_end(speech, text)
         speech.say(self._("another_question"))
         self.state.pending = PENDING_OFFER
         self.state.offer_keywords = list(keywords)
@@ -500,3 +507,8 @@ class Conversation:
         reply = self.tell_about(keywords, said, always_queue=True)
         reply.speech.fragments.insert(0, Speech().say(self._("new_story_too_slow")).ssml())
         return reply
+
+
+def _normalised_tail(text: str) -> str:
+    """Lower-case letters and spaces only, for comparing how a story ends."""
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
