@@ -73,6 +73,10 @@ class Result:
     p99_ms: float
     max_ms: float
     matches: Counter[str]
+    # MySQL only: server-side execution time of the call's statements (SHOW PROFILES), which
+    # leaves out the client and the waits for a CPU on a shared machine.
+    server_p50_ms: float | None = None
+    server_p99_ms: float | None = None
 
 
 def lemma(index: int) -> str:
@@ -91,8 +95,8 @@ class Catalogue:
     def zipf_keyword(self, rng: random.Random) -> int:
         return bisect.bisect(self.cumulative, rng.random() * self.cumulative[-1])
 
-    def rows(self) -> Iterator[tuple[tuple, list[tuple]]]:
-        """(story row, link rows) per story, ids 1..size."""
+    def rows(self) -> Iterator[tuple[tuple, list[tuple], list[tuple]]]:
+        """(story row, link rows, pair rows) per story, ids 1..size."""
         rng = self.rng
         now = datetime(2026, 1, 1)
         for story_id in range(1, self.size + 1):
@@ -114,8 +118,15 @@ class Catalogue:
                 random_key,
                 now,
             )
-            links = [(story_id, k, locale, status == "approved", random_key) for k in keyword_ids]
-            yield story, links
+            approved = status == "approved"
+            ordered = sorted(keyword_ids)  # lemma order == id order for kw000..kw499
+            links = [(story_id, k, locale, approved, random_key) for k in ordered]
+            pairs = [
+                (story_id, a, b, locale, approved, random_key)
+                for i, a in enumerate(ordered)
+                for b in ordered[i + 1 :]
+            ]
+            yield story, links, pairs
 
 
 STORY_COLUMNS = (
@@ -123,6 +134,7 @@ STORY_COLUMNS = (
     "created_at"
 )
 LINK_COLUMNS = "story_id, keyword_id, locale, approved, random_key"
+PAIR_COLUMNS = "story_id, first_keyword_id, second_keyword_id, locale, approved, random_key"
 
 
 def _placeholders(count: int, style: str) -> str:
@@ -151,24 +163,32 @@ def bulk_load(engine: Engine, catalogue: Catalogue) -> tuple[float, list[list[in
         )
         story_sql = f"INSERT INTO stories ({STORY_COLUMNS}) VALUES ({_placeholders(10, mark)})"
         link_sql = f"INSERT INTO story_keywords ({LINK_COLUMNS}) VALUES ({_placeholders(5, mark)})"
+        pair_sql = (
+            f"INSERT INTO story_keyword_pairs ({PAIR_COLUMNS}) VALUES ({_placeholders(6, mark)})"
+        )
         stories: list[tuple] = []
         links: list[tuple] = []
+        pairs: list[tuple] = []
         approved_counts: Counter[int] = Counter()
-        for story, story_links in catalogue.rows():
+        for story, story_links, story_pairs in catalogue.rows():
             stories.append(story)
             links.extend(story_links)
+            pairs.extend(story_pairs)
             approved_counts.update(link[1] for link in story_links if link[3])
             if len(story_links) >= 2:
                 story_keywords.append([link[1] for link in story_links])
             if len(stories) >= CHUNK:
                 cursor.executemany(story_sql, stories)
                 cursor.executemany(link_sql, links)
-                stories, links = [], []
+                cursor.executemany(pair_sql, pairs)
+                stories, links, pairs = [], [], []
                 if mysql:
                     raw.commit()
         if stories:
             cursor.executemany(story_sql, stories)
             cursor.executemany(link_sql, links)
+            if pairs:
+                cursor.executemany(pair_sql, pairs)
         # keywords.story_count, as db.store.add_story would have maintained it.
         cursor.executemany(
             f"UPDATE keywords SET story_count = {mark} WHERE id = {mark}",
@@ -202,9 +222,15 @@ def add_history(engine: Engine, size: int) -> None:
         session.commit()
 
 
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
 def run_cases(
     engine: Engine, backend: str, size: int, cases: Sequence[Case], queries: int
 ) -> list[Result]:
+    """Time choose_story end to end (session checkout to close), as the skill calls it."""
     factory = session_factory(engine)
     results = []
     for case in cases:
@@ -220,20 +246,60 @@ def run_cases(
             if i >= queries // 10:  # the first 10% warm caches
                 timings.append(elapsed * 1000)
                 matches[choice.match] += 1
-        timings.sort()
-        results.append(
-            Result(
-                backend=backend,
-                stories=size,
-                case=case.label,
-                p50_ms=statistics.median(timings),
-                p99_ms=timings[min(len(timings) - 1, int(len(timings) * 0.99))],
-                max_ms=timings[-1],
-                matches=matches,
-            )
+        result = Result(
+            backend=backend,
+            stories=size,
+            case=case.label,
+            p50_ms=statistics.median(timings),
+            p99_ms=_percentile(timings, 0.99),
+            max_ms=max(timings),
+            matches=matches,
         )
-        log.info("%s %d %s: p50 %.2f ms", backend, size, case.label, results[-1].p50_ms)
+        if backend == "mysql":
+            server = server_times(engine, case, queries)
+            result.server_p50_ms = statistics.median(server)
+            result.server_p99_ms = _percentile(server, 0.99)
+        results.append(result)
+        log.info("%s %d %s: p50 %.2f ms", backend, size, case.label, result.p50_ms)
     return results
+
+
+def server_times(engine: Engine, case: Case, queries: int) -> list[float]:
+    """Per call, the summed server-side durations of its statements (MySQL SHOW PROFILES)."""
+    from sqlalchemy.orm import Session
+
+    rng = random.Random(13)
+    times: list[float] = []
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SET profiling = 1, profiling_history_size = 100")
+        connection.commit()
+        last = 0
+        for _ in range(queries):
+            with Session(bind=connection) as session:
+                store.choose_story(session, case.make_keywords(rng), LISTENER, "en-US", rng)
+            profiles = connection.exec_driver_sql("SHOW PROFILES").all()
+            connection.rollback()
+            times.append(sum(float(p[1]) for p in profiles if p[0] > last) * 1000)
+            last = max((p[0] for p in profiles), default=last)
+    return times
+
+
+def explain_plans(engine: Engine) -> list[str]:
+    """The database's plan for each pick shape: evidence of index range scans, no full scans."""
+    from db.store import _pick_statement
+
+    params = {"k0": 1, "k1": 2, "locale": "en-US", "listener": LISTENER, "start": 2**30}
+    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    lines = []
+    with engine.connect() as connection:
+        for count in (0, 1, 2):
+            stmt = _pick_statement(count, False, 8).params(
+                **{k: v for k, v in params.items() if not k.startswith("k") or int(k[1]) < count}
+            )
+            sql = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+            for row in connection.exec_driver_sql(prefix + sql):
+                lines.append(f"  {count} kw: " + " | ".join(str(v) for v in row))
+    return lines
 
 
 def make_cases(catalogue: Catalogue, pairs: list[list[int]]) -> list[Case]:
@@ -290,16 +356,21 @@ def prepare(backend: str, mysql_server: str, workdir: Path) -> tuple[Engine, Cal
 def print_table(results: list[Result], loads: dict[tuple[str, int], float]) -> None:
     header = (
         f"| {'backend':<7} | {'stories':>9} | {'load s':>7} | {'query':<20} | "
-        f"{'p50 ms':>7} | {'p99 ms':>7} | {'max ms':>7} | matches"
+        f"{'p50 ms':>7} | {'p99 ms':>7} | {'max ms':>7} | {'srv p50':>7} | {'srv p99':>7} | matches"
     )
     print(header)
     print("|" + "|".join("-" * (len(part)) for part in header.split("|")[1:-1]) + "|---------")
     for r in results:
         mix = ", ".join(f"{k} {v}" for k, v in sorted(r.matches.items()))
         load = loads.get((r.backend, r.stories), 0.0)
+        server = (
+            f"{r.server_p50_ms:>7.2f} | {r.server_p99_ms:>7.2f}"
+            if r.server_p50_ms is not None and r.server_p99_ms is not None
+            else f"{'-':>7} | {'-':>7}"
+        )
         print(
             f"| {r.backend:<7} | {r.stories:>9,} | {load:>7.1f} | {r.case:<20} | "
-            f"{r.p50_ms:>7.2f} | {r.p99_ms:>7.2f} | {r.max_ms:>7.2f} | {mix}"
+            f"{r.p50_ms:>7.2f} | {r.p99_ms:>7.2f} | {r.max_ms:>7.2f} | {server} | {mix}"
         )
 
 
@@ -312,12 +383,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--mysql-server", default="mysql+pymysql://root@127.0.0.1:3306", help="server URL, no db"
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--buffer-pool-mb",
+        type=int,
+        default=0,
+        help="temporarily resize the MySQL InnoDB buffer pool (restored afterwards); 0 = as is",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("db").setLevel(logging.WARNING)
 
+    restore = None
+    if args.buffer_pool_mb and "mysql" in args.backends:
+        restore = set_buffer_pool(args.mysql_server, args.buffer_pool_mb * 1024 * 1024)
+    try:
+        return run_all(args)
+    finally:
+        if restore is not None:
+            set_buffer_pool(args.mysql_server, restore)
+
+
+def set_buffer_pool(server_url: str, size: int) -> int:
+    """SET GLOBAL innodb_buffer_pool_size (online resize); returns the previous size."""
+    server = make_engine(server_url)
+    with server.connect() as connection:
+        previous = int(connection.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar())
+        connection.exec_driver_sql(f"SET GLOBAL innodb_buffer_pool_size = {int(size)}")
+        for _ in range(600):
+            status = connection.exec_driver_sql(
+                "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_resize_status'"
+            ).first()
+            if status is None or not status[1] or "ompleted" in status[1]:
+                break
+            time.sleep(0.1)
+        now = connection.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar()
+    server.dispose()
+    log.info("innodb_buffer_pool_size %d MB -> %d MB", previous >> 20, int(now) >> 20)
+    return previous
+
+
+def run_all(args: argparse.Namespace) -> int:
     results: list[Result] = []
     loads: dict[tuple[str, int], float] = {}
+    plans: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="bedtime-bench-") as tmp:
         for backend in args.backends.split(","):
             for size in (int(s) for s in args.sizes.split(",")):
@@ -331,7 +439,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     add_history(engine, size)
                     if backend == "mysql":
                         with engine.connect() as connection:
-                            for table in ("stories", "story_keywords", "keywords"):
+                            for table in (
+                                "stories",
+                                "story_keywords",
+                                "story_keyword_pairs",
+                                "keywords",
+                            ):
                                 connection.exec_driver_sql(f"ANALYZE TABLE {table}")
                     else:
                         with engine.begin() as connection:
@@ -339,10 +452,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results += run_cases(
                         engine, backend, size, make_cases(catalogue, pairs), args.queries
                     )
+                    plans[backend] = explain_plans(engine)
                 finally:
                     if not args.keep:
                         drop()
     print_table(results, loads)
+    for backend, lines in plans.items():
+        print(f"\nquery plans on {backend} (largest size):")
+        print("\n".join(lines))
     return 0
 
 

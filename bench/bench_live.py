@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--deadline", type=float, default=6.0)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--engine", choices=["hf", "ct2", "auto"], default="hf")
+    parser.add_argument("--engine", choices=["hf", "ct2", "auto"], default="auto")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
 

@@ -335,3 +335,15 @@ def add_synonym_command(lemma: str, synonym: str, database_url: str | None) -> N
             raise click.ClickException(str(exc)) from None
         session.commit()
         click.echo(f"{entry.synonym!r} now means {entry.keyword.lemma!r}")
+
+
+@keywords_group.command("recount")
+@_url_option
+def recount_command(database_url: str | None) -> None:
+    """Recompute each keyword's approved-story count (after bulk loads or manual SQL edits)."""
+    from db.store import refresh_keyword_counts
+
+    with _session(database_url) as session:
+        refresh_keyword_counts(session)
+        session.commit()
+    click.echo("keyword story counts recomputed")

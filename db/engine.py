@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
-
 def _migrations_dir() -> Path:
     """The ``migrations`` package folder, in a checkout or an installed wheel alike."""
     import migrations

@@ -8,8 +8,10 @@ Design notes (why, not what):
   Its composite index ``(keyword_id, locale, approved, random_key, story_id)`` lets
   :func:`db.store.choose_story` pick a random approved story for a keyword with one index range
   scan (``random_key >= r ORDER BY random_key LIMIT n``) instead of ``ORDER BY RAND()``.
+  ``story_keyword_pairs`` does the same for every pair of a story's keywords, so two keywords
+  are one range scan too, however rarely they occur together.
   A ``before_flush`` hook (:func:`_sync_story_links`) keeps the copies in step when a story's
-  review status or locale changes through the ORM; bulk SQL updates must update both tables.
+  review status or locale changes through the ORM; bulk SQL updates must update all three.
   Change review status with :func:`db.store.review_story`, which also keeps
   ``keywords.story_count`` right.
 * The naming convention gives every constraint the same name on both engines, so migrations
@@ -168,6 +170,9 @@ class Story(Base):
     links: Mapped[list[StoryKeyword]] = relationship(
         back_populates="story", cascade="all, delete-orphan", passive_deletes=True
     )
+    pairs: Mapped[list[StoryKeywordPair]] = relationship(
+        back_populates="story", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def approved(self) -> bool:
@@ -246,6 +251,47 @@ class StoryKeyword(Base):
     keyword: Mapped[Keyword] = relationship(lazy="joined")
 
 
+class StoryKeywordPair(Base):
+    """Every pair of a story's keywords, with the lookup columns: two-keyword choice in one scan.
+
+    Driving a two-keyword lookup from one keyword and probing the other degrades when the two
+    rarely meet (thousands of probes for one match); this table makes "stories about A and B"
+    an index range scan like the one-keyword case. ``first_keyword`` is the one whose lemma sorts
+    first, so the pair order is known before keyword ids are. Maintained by the flush hook.
+    """
+
+    __tablename__ = "story_keyword_pairs"
+    __table_args__ = (
+        Index(
+            "ix_story_keyword_pairs_pick",
+            "first_keyword_id",
+            "second_keyword_id",
+            "locale",
+            "approved",
+            "random_key",
+            "story_id",
+        ),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_keyword_id: Mapped[int] = mapped_column(
+        ForeignKey("keywords.id", ondelete="CASCADE"), primary_key=True
+    )
+    second_keyword_id: Mapped[int] = mapped_column(
+        ForeignKey("keywords.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    locale: Mapped[str] = mapped_column(String(16))
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    random_key: Mapped[int] = mapped_column(Integer)
+
+    story: Mapped[Story] = relationship(back_populates="pairs")
+    first_keyword: Mapped[Keyword] = relationship(foreign_keys=[first_keyword_id])
+    second_keyword: Mapped[Keyword] = relationship(foreign_keys=[second_keyword_id])
+
+
 class GenerationRequest(Base):
     """A wish for a story about some keywords that the catalogue could not satisfy.
 
@@ -322,7 +368,11 @@ _LINKED_ATTRIBUTES = ("review_status", "locale", "random_key")
 
 @event.listens_for(Session, "before_flush")
 def _sync_story_links(session: Session, _flush_context: Any, _instances: Any) -> None:
-    """Copy a story's locale / approval / random_key into its keyword links before each flush."""
+    """Keep each story's keyword links and keyword pairs in step with the story before a flush.
+
+    Copies locale / approval / random_key into them and rebuilds the pairs when the links
+    changed. Only touches stories that are new or whose relevant attributes changed.
+    """
     for obj in list(session.new) + list(session.dirty):
         if not isinstance(obj, Story):
             continue
@@ -333,16 +383,41 @@ def _sync_story_links(session: Session, _flush_context: Any, _instances: Any) ->
             obj.locale = "en-US"
         if obj.review_status is None:
             obj.review_status = ReviewStatus.PENDING.value
-        changed = state.pending or any(
+        links_changed = state.pending or state.attrs.links.history.has_changes()
+        changed = links_changed or any(
             state.attrs[name].history.has_changes() for name in _LINKED_ATTRIBUTES
         )
-        if not changed and "links" in state.unloaded:
+        if not changed:
             continue
+        if links_changed:
+            _rebuild_pairs(obj)
         approved = obj.review_status == ReviewStatus.APPROVED
-        for link in obj.links:
-            if link.locale != obj.locale:
-                link.locale = obj.locale
-            if link.approved != approved:
-                link.approved = approved
-            if link.random_key != obj.random_key:
-                link.random_key = obj.random_key
+        for row in [*obj.links, *obj.pairs]:
+            if row.locale != obj.locale:
+                row.locale = obj.locale
+            if row.approved != approved:
+                row.approved = approved
+            if row.random_key != obj.random_key:
+                row.random_key = obj.random_key
+
+
+def _rebuild_pairs(story: Story) -> None:
+    """story.pairs := every pair of story.links' keywords, ordered by lemma."""
+    keywords = sorted(
+        {id(link.keyword): link.keyword for link in story.links}.values(), key=lambda k: k.lemma
+    )
+    wanted = {
+        (id(first), id(second)): (first, second)
+        for index, first in enumerate(keywords)
+        for second in keywords[index + 1 :]
+    }
+    kept = []
+    for pair in story.pairs:
+        key = (id(pair.first_keyword), id(pair.second_keyword))
+        if key in wanted:
+            kept.append(pair)
+            del wanted[key]
+    story.pairs = kept + [
+        StoryKeywordPair(first_keyword=first, second_keyword=second)
+        for first, second in wanted.values()
+    ]

@@ -20,7 +20,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -53,6 +53,7 @@ from db.models import (
     ReviewStatus,
     Story,
     StoryKeyword,
+    StoryKeywordPair,
     StorySource,
     _utcnow,
 )
@@ -294,7 +295,10 @@ def add_story(session: Session, draft: StoryDraft) -> Story:
                 _bump_counts(session, [k.id for k in keywords], +1)
     except IntegrityError:
         # A concurrent import inserted the same story first; the savepoint undid our insert.
-        return session.scalars(select(Story).where(Story.content_hash == digest)).one()
+        winner = session.scalar(select(Story).where(Story.content_hash == digest))
+        if winner is None:
+            raise  # another constraint (e.g. an unknown model_id): the caller must know
+        return winner
     log.info(
         "added story id=%s %r keywords=%s status=%s", story.id, title, lemmas, story.review_status
     )
@@ -410,30 +414,41 @@ def _not_heard(story_id: Any) -> Any:
 
 
 def _matching(keyword_count: int) -> tuple[Select[Any], Any, Any]:
-    """SELECT story ids of approved stories in :locale having keywords :k0 (and :k1 ...).
+    """SELECT story ids of approved stories in :locale having keywords :k0, :k1, ...
 
-    Drives from :k0's index range (callers bind the rarest keyword there); the others are
-    checked with EXISTS on the (story_id, keyword_id) primary key. Returns (stmt, id, key).
+    0 keywords: the stories index. 1: :k0's range of ix_story_keywords_pick. 2 or more: the
+    pair (:k0, :k1) (lemma order) in ix_story_keyword_pairs_pick, so even keywords that rarely
+    meet cost one range scan; any further keyword is a primary-key probe of story_keywords.
+    Returns (stmt, story id column, random_key column).
     """
     if keyword_count == 0:
         stmt = select(Story.id).where(
             Story.review_status == _approved, Story.locale == bindparam("locale")
         )
         return stmt, Story.id, Story.random_key
-    driver = aliased(StoryKeyword, name="driver")
-    stmt = select(driver.story_id).where(
-        driver.keyword_id == bindparam("k0"),
-        driver.locale == bindparam("locale"),
-        driver.approved == true(),
+    if keyword_count == 1:
+        single = aliased(StoryKeyword, name="driver")
+        stmt = select(single.story_id).where(
+            single.keyword_id == bindparam("k0"),
+            single.locale == bindparam("locale"),
+            single.approved == true(),
+        )
+        return stmt, single.story_id, single.random_key
+    pair = aliased(StoryKeywordPair, name="driver")
+    stmt = select(pair.story_id).where(
+        pair.first_keyword_id == bindparam("k0"),
+        pair.second_keyword_id == bindparam("k1"),
+        pair.locale == bindparam("locale"),
+        pair.approved == true(),
     )
-    for index in range(1, keyword_count):
+    for index in range(2, keyword_count):
         other = aliased(StoryKeyword, name=f"other{index}")
         stmt = stmt.where(
             exists().where(
-                other.story_id == driver.story_id, other.keyword_id == bindparam(f"k{index}")
+                other.story_id == pair.story_id, other.keyword_id == bindparam(f"k{index}")
             )
         )
-    return stmt, driver.story_id, driver.random_key
+    return stmt, pair.story_id, pair.random_key
 
 
 @functools.cache
@@ -463,7 +478,7 @@ _KEYWORDS_STATEMENT = select(Keyword.lemma, Keyword.id, Keyword.story_count).whe
     Keyword.lemma.in_(bindparam("lemmas", expanding=True))
 )
 _SYNONYMS_STATEMENT = (
-    select(KeywordSynonym.synonym, Keyword.id, Keyword.story_count)
+    select(KeywordSynonym.synonym, Keyword.id, Keyword.story_count, Keyword.lemma)
     .join(Keyword, Keyword.id == KeywordSynonym.keyword_id)
     .where(KeywordSynonym.synonym.in_(bindparam("lemmas", expanding=True)))
 )
@@ -480,26 +495,45 @@ _STORY_LEMMAS_STATEMENT = (
 )
 
 
-def _keyword_ids(connection: Connection, lemmas: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """Canonical lemma -> (keyword id, approved story count), following synonyms.
+class _KeywordInfo(NamedTuple):
+    id: int
+    story_count: int
+    lemma: str
+
+
+def _keyword_ids(connection: Connection, lemmas: Sequence[str]) -> dict[str, _KeywordInfo]:
+    """Requested lemma -> (keyword id, approved story count, canonical lemma), via synonyms.
 
     Unknown lemmas are left out. One query (two when a synonym is involved).
     """
     if not lemmas:
         return {}
     found = {
-        lemma: (keyword_id, count)
+        lemma: _KeywordInfo(keyword_id, count, lemma)
         for lemma, keyword_id, count in connection.execute(
             _KEYWORDS_STATEMENT, {"lemmas": list(lemmas)}
         )
     }
     missing = [lemma for lemma in lemmas if lemma not in found]
     if missing:
-        for synonym, keyword_id, count in connection.execute(
+        for synonym, keyword_id, count, lemma in connection.execute(
             _SYNONYMS_STATEMENT, {"lemmas": missing}
         ):
-            found[synonym] = (keyword_id, count)
+            found[synonym] = _KeywordInfo(keyword_id, count, lemma)
     return found
+
+
+def _lookup_order(keywords: Sequence[_KeywordInfo]) -> list[int]:
+    """Keyword ids in the order _matching binds them (:k0, :k1, ...).
+
+    The two rarest form the pair, in lemma order (the pair table's order); the rest follow.
+    """
+    unique = list({k.id: k for k in keywords}.values())
+    by_rarity = sorted(unique, key=lambda k: (k.story_count, k.lemma))
+    if len(by_rarity) < 2:
+        return [k.id for k in by_rarity]
+    pair = sorted(by_rarity[:2], key=lambda k: k.lemma)
+    return [k.id for k in pair + by_rarity[2:]]
 
 
 def _pick_random(
@@ -526,16 +560,14 @@ def _pick_random(
 
 def _find(
     connection: Connection,
-    keywords: Sequence[tuple[int, int]],
+    keywords: Sequence[_KeywordInfo],
     locale: str,
     listener_key: str,
     rng: random.Random,
 ) -> tuple[int | None, bool]:
-    """(story id, heard before?) for stories having all ``keywords`` (id, count); unheard first."""
-    ordered = [keyword_id for keyword_id, _ in sorted(keywords, key=lambda k: (k[1], k[0]))]
-    # Intersections can be sparse: ask for fewer candidates so the scan stops sooner.
-    sample = PICK_SAMPLE if len(ordered) < 2 else 2
-    fresh = _pick_random(connection, ordered, locale, listener_key, rng, sample)
+    """(story id, heard before?) for stories having all ``keywords``; unheard first."""
+    ordered = _lookup_order(keywords)
+    fresh = _pick_random(connection, ordered, locale, listener_key, rng)
     if fresh:
         return rng.choice(fresh), False
     if not listener_key:

@@ -97,6 +97,22 @@ def save_model(
     return out_dir
 
 
+def publish_model(src: str | Path, dst: str | Path = SHIPPED_MODEL_DIR) -> Path:
+    """Copy a finished model directory (e.g. into the repository's shipped_model/) atomically."""
+    src, dst = Path(src), Path(dst)
+    if not (src / META_FILE).exists():
+        raise FileNotFoundError(f"{src} is not a saved bedtime model (no {META_FILE})")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.tmp-"))
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        replace_dir(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dst
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
     """``bedtime_model.json`` of a model directory ({} when absent, e.g. a plain HF dir)."""
     meta_path = Path(path) / META_FILE

@@ -6,10 +6,11 @@ What it does, in order:
    write lock on SQLite, so several workers never take the same request);
 2. builds a plan of keyword sets — every catalogue keyword alone and in pairs — and subtracts the
    approved stories each set already has, so re-running never over-fills a set (idempotent);
-3. generates in batches (CTranslate2 int8 when ``<model>/ct2`` exists, else our batched HF loop,
-   both with the keyword guarantee), runs every story through assembly + the safety gate, and
-   commits each story in its own transaction (a ``kill -9`` loses at most the batch in flight,
-   never leaves half a story; the store's content hash makes a re-insert a no-op);
+3. generates in batches (CTranslate2 int8 with rewind-and-insert keywords when CTranslate2 is
+   installed, else our batched HF loop with the keyword guide; both guarantee the keywords), runs
+   every story through assembly + the safety gate, and commits each story in its own
+   transaction (a ``kill -9`` loses at most the batch in flight, never leaves half a story; the
+   store's content hash makes a re-insert a no-op);
 4. prints a summary (stories/h, tokens/s, approvals, rejection reasons).
 
 Cron (every night at 02:15, one worker; add ``--worker-id`` per replica for several)::
@@ -22,6 +23,7 @@ Importing this module is torch-free (the CLI mounts it lazily); the model loads 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -118,25 +120,25 @@ def read_keyword_file(path: Path = STARTER_KEYWORDS) -> list[str]:
 def keyword_pairs(
     keywords: Sequence[str], per_keyword: int, seed: int = 7
 ) -> list[tuple[str, str]]:
-    """Each keyword paired with ``per_keyword`` partners (deterministic, spread evenly).
+    """About ``per_keyword`` pairs per keyword: neighbours in a seeded shuffle (deterministic).
 
     Pairs are sorted tuples so "bear+moon" and "moon+bear" are one set.
     """
-    if per_keyword <= 0 or len(keywords) < 2:
+    n = len(keywords)
+    if per_keyword <= 0 or n < 2:
         return []
     order = list(keywords)
     random.Random(seed).shuffle(order)
+    target = max(1, (n * per_keyword + 1) // 2)
     pairs: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
-    n = len(order)
-    for offset in range(1, per_keyword + 1):
+    for step in range(1, n):
         for i, word in enumerate(order):
-            partner = order[(i + offset * (1 + n // (per_keyword + 1))) % n]
-            pair = tuple(sorted((word, partner)))
-            if partner != word and pair not in seen:
-                seen.add(pair)
-                pairs.append(pair)  # type: ignore[arg-type]
-            if len(pairs) >= (n * per_keyword + 1) // 2:
+            first, second = sorted((word, order[(i + step) % n]))
+            if (first, second) not in seen:
+                seen.add((first, second))
+                pairs.append((first, second))
+            if len(pairs) >= target:
                 return pairs
     return pairs
 
@@ -299,8 +301,13 @@ def run_batch(
     rng = random.Random(seed)
     with session_factory() as session:
         model_id = model_record_id(session, generator)
-        claimed = claim_generation_requests(session, worker_id, requests) if requests > 0 else []
-        request_jobs = [Job(tuple(r.keywords), r.id) for r in claimed if r.locale == locale]
+        limit = min(requests, max_stories) if max_stories is not None else requests
+        claimed = claim_generation_requests(session, worker_id, limit) if limit > 0 else []
+        request_jobs, refused = _triage_requests(claimed, locale)
+        for request_id, reason in refused:
+            complete_generation_request(session, request_id, None, reason)
+            summary.requests_failed += 1
+        session.commit()
         if plan == "requests":
             words: list[str] = []
         elif plan == "starter" or keywords:
@@ -377,6 +384,30 @@ def run_batch(
     return summary
 
 
+def _triage_requests(claimed: Sequence[Any], locale: str) -> tuple[list[Job], list[Any]]:
+    """Jobs for the claimed requests we can serve; (id, reason) for those we must refuse.
+
+    A keyword that itself fails the safety gate ("zombie") is refused at once instead of
+    burning attempts on stories that can never pass.
+    """
+    from generator.safety import check_text
+
+    jobs: list[Job] = []
+    refused: list[tuple[int, str]] = []
+    for request in claimed:
+        keywords = tuple(request.keywords)
+        verdict = check_text(" ".join(keywords))
+        if request.locale != locale:
+            refused.append((request.id, f"no story model for locale {request.locale}"))
+        elif not keywords:
+            refused.append((request.id, "no keywords"))
+        elif not verdict.ok:
+            refused.append((request.id, f"keyword not suitable for bedtime: {verdict.reason}"))
+        else:
+            jobs.append(Job(keywords, request.id))
+    return jobs, refused
+
+
 def _reason_class(reason: str | None) -> str:
     """Group rejection reasons for the summary ("too short (41 words < 60)" -> "too short")."""
     if not reason:
@@ -441,6 +472,18 @@ def export_catalogue(
 # --------------------------------------------------------------------------- CLI
 
 
+def _stop_cleanly_on_sigterm() -> None:
+    """Kubernetes/cron stop a job with SIGTERM: treat it like Ctrl-C (summary, requests given
+    back); the story being stored is rolled back whole either way."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    with contextlib.suppress(ValueError):  # not the main thread (tests): keep the default
+        signal.signal(signal.SIGTERM, handler)
+
+
 def _parse_shard(value: str) -> tuple[int, int]:
     try:
         index, count = (int(x) for x in value.split("/", 1))
@@ -486,13 +529,19 @@ def _parse_shard(value: str) -> tuple[int, int]:
 )
 @click.option("--batch-size", default=16, show_default=True)
 @click.option("--max-stories", type=int, help="Stop after this many generations.")
+@click.option(
+    "--max-attempts",
+    default=3,
+    show_default=True,
+    help="Generations allowed per wanted story before a set (or request) gives up.",
+)
 @click.option("--time-limit", type=float, help="Minutes; stop cleanly after this.")
 @click.option(
     "--engine",
     type=click.Choice(["auto", "hf", "ct2"]),
     default="auto",
     show_default=True,
-    help="auto: CTranslate2 int8 when <model>/ct2 exists.",
+    help="auto: CTranslate2 int8 (<model>/ct2 or a cached conversion) when installed.",
 )
 @click.option(
     "--config",
@@ -534,6 +583,7 @@ def generate_command(
     request_limit: int,
     batch_size: int,
     max_stories: int | None,
+    max_attempts: int,
     time_limit: float | None,
     engine: str,
     config_path: str | None,
@@ -576,6 +626,7 @@ def generate_command(
         threads=threads,
     )
     words = read_keyword_file(keywords_file) if keywords_file else None
+    _stop_cleanly_on_sigterm()
     summary = run_batch(
         factory,
         generator,
@@ -587,6 +638,7 @@ def generate_command(
         requests=request_limit,
         batch_size=batch_size,
         max_stories=max_stories,
+        max_attempts=max_attempts,
         worker_id=worker_id,
         shard_index=shard_index,
         shard_count=shard_count,

@@ -114,6 +114,13 @@ def train(args: tuple[str, ...], threads: int) -> None:
 @click.option("--max-new-tokens", default=256, show_default=True, type=int)
 @click.option("--temperature", default=0.8, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--backend",
+    default="ct2",
+    show_default=True,
+    type=click.Choice(["ct2", "hf"]),
+    help="Generate with the CTranslate2 int8 export (made if missing) or transformers.",
+)
 @click.option("--threads", default=2, show_default=True, type=int)
 @click.option(
     "--report",
@@ -136,6 +143,7 @@ def evaluate(
     max_new_tokens: int,
     temperature: float,
     seed: int,
+    backend: str,
     threads: int,
     report_path: str | None,
     update_meta: bool,
@@ -152,7 +160,13 @@ def evaluate(
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     report = run_evaluation(
-        model, text_file, dataset_path, n_prompts if dataset_path else 0, max_documents, settings
+        model,
+        text_file,
+        dataset_path,
+        n_prompts if dataset_path else 0,
+        max_documents,
+        settings,
+        backend=backend,
     )
     path = Path(report_path) if report_path else resolve_model_path(model) / "eval_report.json"
     atomic_write_json(path, report)

@@ -163,6 +163,14 @@ class KeywordTrainingArguments(TrainingArguments):
             "LR schedule is sized to fit (0: no time box)."
         },
     )
+    lr_over_time: bool = field(
+        default=True,
+        metadata={
+            "help": "With max_minutes: warm up over warmup_steps, then cosine-decay the LR over "
+            "wall-clock time so it anneals exactly when the time box ends (robust to a shared "
+            "CPU whose step rate varies)."
+        },
+    )
     final_dir: str | None = field(
         default=None,
         metadata={"help": "Where the finished model is saved (default <output_dir>/final)."},

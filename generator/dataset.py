@@ -26,7 +26,10 @@ logger = logging.getLogger(__name__)
 
 DATASET_VERSION = "v1"
 PG_START_RE = re.compile(r"^\*\*\* ?START OF (THIS|THE) PROJECT GUTENBERG.*$", re.M)
-PG_END_RE = re.compile(r"^\*\*\* ?END OF (THIS|THE) PROJECT GUTENBERG.*$", re.M)
+PG_END_RE = re.compile(
+    r"^(\*\*\* ?END OF (THIS|THE) PROJECT GUTENBERG|End of (the )?Project Gutenberg).*$",
+    re.M | re.I,
+)
 SNAKES_RE = re.compile(
     r"(?:Write a bedtime story|Tell the child-appropriate tale) called `(?P<title>[^`]*)`\."
     r"<start>(?P<text>.*?)<end>",
@@ -182,6 +185,8 @@ def read_snakes(root: Path) -> Iterator[tuple[str, str, str]]:
 
 def read_tinystories(root: Path) -> Iterator[tuple[str, str, str]]:
     for path in sorted(root.glob("*.txt")):
+        if path.name.startswith(("PROVENANCE", "README")):
+            continue
         parts = path.read_text(encoding="utf-8").split("<|endoftext|>")
         for part in parts[:-1]:  # the last story is cut mid-text (PROVENANCE)
             yield "tinystories", "", part

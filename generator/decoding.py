@@ -13,6 +13,9 @@ ordinary temperature / top-k / top-p sampling:
   keyword's first tokens are allowed (the guarantee); after that, end-of-story is nudged at
   sentence ends so stories still finish properly.
 
+CTranslate2 has no logits hook, so :class:`StoryGenerator`'s ct2 engine gets the same guarantee
+by rewind-and-insert (see ``_ct2_insert_keywords``) with the guided HF loop as last resort.
+
 The schedule lives in :class:`KeywordGuide`, used by :class:`KeywordLogitsProcessor` (drop-in for
 ``model.generate(logits_processor=...)``) and by :func:`sample_batch`, our own left-padded batch
 sampling loop, which applies the processors in the right order (penalties, keywords, then
@@ -42,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 NEG_INF = float("-inf")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")
+#: A sentence end the final cut (``assemble.cut_at_last_sentence``) will keep.
+_CLOSED_SENTENCE = re.compile(r"[.!?][\"')\]]*\s")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class SamplingSettings:
     max_new_tokens: int = 250
     #: Expected story length in tokens: keyword windows and the end nudge are measured on it.
     target_new_tokens: int = 190
+    #: End-of-story is not allowed before this many story tokens (0: the model decides).
+    min_story_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -203,12 +210,20 @@ class RowState:
     node: tuple[int, ...] = ()
     boundary_next: bool = False
     finished: bool = False
+    generated: int = 0  # every token sampled for this row (title, markers, story)
     forced_tokens: int = 0  # tokens whose choice the guide restricted (diagnostics)
     keyword_steps: dict[str, int] = field(default_factory=dict)  # where each keyword landed
+
+    #: Keyword in the text *and* a sentence end after it: safe from the final sentence cut.
+    confirmed: list[bool] = field(default_factory=list)
 
     @property
     def missing(self) -> list[int]:
         return [i for i, done in enumerate(self.satisfied) if not done]
+
+    @property
+    def unconfirmed(self) -> bool:
+        return not all(self.confirmed)
 
 
 class KeywordGuide:
@@ -233,6 +248,7 @@ class KeywordGuide:
                 tries=[tables.trie(k) for k in dict.fromkeys(keywords) if k.strip()],
                 in_story=starts[i],
                 satisfied=[False] * len(list(dict.fromkeys(k for k in keywords if k.strip()))),
+                confirmed=[False] * len(list(dict.fromkeys(k for k in keywords if k.strip()))),
             )
             for i, keywords in enumerate(keyword_sets)
         ]
@@ -245,6 +261,7 @@ class KeywordGuide:
         tables = self.tables
         if state.finished:
             return
+        state.generated += 1
         if token_id == tables.eos_id:
             state.finished = True
             return
@@ -270,6 +287,9 @@ class KeywordGuide:
                     state.forcing, state.node = trie, (token_id,)
                     self._after_forced_token(state)
                     break
+        tail = state.story_text[-(len(text) + 4) :]
+        if _CLOSED_SENTENCE.search(tail):
+            state.confirmed = list(state.satisfied)  # a sentence end after every keyword so far
         self._update_satisfied(state, len(text))
 
     def _after_forced_token(self, state: RowState) -> None:
@@ -310,7 +330,7 @@ class KeywordGuide:
     def _hard_deadline(self, state: RowState) -> bool:
         room = 6 * len(state.missing) + 8
         limit = self.schedule.hard_deadline * self.settings.max_new_tokens - room
-        return state.story_tokens + state.title_tokens >= limit
+        return state.generated >= limit
 
     def adjust(self, row: int, scores: torch.Tensor) -> None:
         """Edit one row's logits in place (call after penalties, before temperature/top-k/p)."""
@@ -325,6 +345,8 @@ class KeywordGuide:
                 _only(scores, [tables.story_id])
             return
         scores.masked_fill_(tables.banned_in_story, NEG_INF)
+        if state.story_tokens < self.settings.min_story_tokens and self._tokens_left(state) > 1:
+            scores[tables.eos_id] = NEG_INF
         if state.forcing is not None or state.boundary_next:
             state.forced_tokens += 1
         if state.forcing is not None:
@@ -368,6 +390,21 @@ class KeywordGuide:
                 if ids:
                     scores[ids] = _finite(scores[ids]) + bias
             return
+        if self.enforce and state.unconfirmed:
+            # A keyword is in but its sentence is not finished: the final cut at the last full
+            # sentence would drop it, so no end yet, and close the sentence if room runs out.
+            left = self._tokens_left(state)
+            ids = tables.sentence_end_ids
+            if _SENTENCE_END.search(state.story_text):
+                if left <= 1:  # ends on "...the dragon slept." with no room: end it here
+                    _only(scores, [tables.eos_id])
+                return  # ending right after the full stop keeps the sentence
+            scores[tables.eos_id] = NEG_INF
+            if ids and left <= 2:
+                _only(scores, ids)
+            elif ids and left <= self.schedule.wrap_up_tokens:
+                scores[ids] = _finite(scores[ids]) + self.schedule.wrap_up_bias
+            return
         # Every keyword is in: help the story end at a sentence end once it is long enough.
         over = state.story_tokens - self.settings.target_new_tokens
         if over <= 0:
@@ -385,7 +422,7 @@ class KeywordGuide:
             scores[ids] = _finite(scores[ids]) + sched.wrap_up_bias
 
     def _tokens_left(self, state: RowState) -> int:
-        return self.settings.max_new_tokens - state.story_tokens - state.title_tokens
+        return self.settings.max_new_tokens - state.generated
 
 
 def _finite(values: torch.Tensor) -> torch.Tensor:
@@ -698,6 +735,26 @@ def convert_to_ct2(model_dir: Path, out_dir: Path, quantization: str = "int8") -
     return Path(out_dir)
 
 
+def cached_ct2_export(model_dir: Path) -> Path:
+    """An int8 CTranslate2 export of a model without ``<model_dir>/ct2``, converted once.
+
+    Kept under the temp directory, keyed by the model path and weights' mtime, so a second
+    process (or the next cron run) reuses it; the conversion takes seconds for our sizes.
+    """
+    import hashlib
+    import tempfile
+
+    model_dir = Path(model_dir).resolve()
+    weights = [p for p in model_dir.iterdir() if p.suffix in {".safetensors", ".bin"}]
+    stamp = "|".join(f"{p.name}:{p.stat().st_mtime_ns}" for p in sorted(weights))
+    key = hashlib.sha1(f"{model_dir}|{stamp}".encode()).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / "bedtime-ct2" / key / "ct2"
+    if not (target / "model.bin").exists():
+        logger.info("converting %s to CTranslate2 int8 in %s", model_dir, target)
+        convert_to_ct2(model_dir, target)
+    return target
+
+
 def fix_ct2_config(ct2_dir: Path) -> None:
     """CT2 4.8 writes ``"unk_token": null`` for tokenizers without one and then cannot load
     the model ("type must be string, but is null"); point it at the end token instead."""
@@ -740,10 +797,14 @@ def model_display_name(path: Path, meta: dict[str, Any]) -> str:
 class StoryGenerator:
     """A loaded model plus settings that turns keyword sets into checked stories.
 
-    ``engine``: ``"hf"`` runs our batched sampling loop with the keyword guide; ``"ct2"``
-    samples with CTranslate2 int8 (keywords in the prompt only, since its Python API takes no
-    logits processor) and regenerates with the guide any story that missed a keyword; ``"auto"``
-    picks ct2 when ``<model_dir>/ct2`` exists.
+    ``engine``: ``"hf"`` runs our batched sampling loop with the keyword guide. ``"ct2"``
+    samples with CTranslate2 int8, whose Python API takes no logits processor, so the keyword
+    guarantee is done by rewind-and-insert (:meth:`_ct2_insert_keywords`: put a missing keyword
+    at the word start where the model finds it most likely, resample the rest) and, for what
+    is still missing after that, by the guided HF loop. ``"auto"`` uses ct2 when CTranslate2
+    is installed (``<model_dir>/ct2``, else a cached int8 conversion) and HF otherwise. With
+    ``adaptive`` the ct2 engine measures its cost per story and its fallback rate, and uses
+    guided HF for batches whenever that is cheaper.
     """
 
     def __init__(
@@ -753,6 +814,8 @@ class StoryGenerator:
         engine: str = "auto",
         require_human_review: bool = False,
         threads: int | None = None,
+        adaptive: bool = True,
+        insert_rounds: int = 3,
     ) -> None:
         from generator.artifacts import load_model
         from generator.assemble import StoryConfig
@@ -768,22 +831,31 @@ class StoryGenerator:
         self.require_human_review = require_human_review
         self.tables = token_tables(self.tokenizer, getattr(self.model.config, "vocab_size", None))
         self.ct2: Any = None
-        ct2_path = _ct2_dir(self.loaded.path)
-        if engine == "ct2" and ct2_path is None:
-            import tempfile
+        if engine in {"ct2", "auto"}:
+            try:
+                ct2_path = _ct2_dir(self.loaded.path) or cached_ct2_export(self.loaded.path)
+                import ctranslate2
 
-            ct2_path = convert_to_ct2(
-                self.loaded.path, Path(tempfile.mkdtemp(prefix="bedtime-ct2-")) / "ct2"
-            )
-        if engine in {"ct2", "auto"} and ct2_path is not None:
-            import ctranslate2
-
-            fix_ct2_config(ct2_path)
-            self.ct2 = ctranslate2.Generator(
-                str(ct2_path), device="cpu", compute_type="int8", intra_threads=threads or 0
-            )
+                fix_ct2_config(ct2_path)
+                self.ct2 = ctranslate2.Generator(
+                    str(ct2_path), device="cpu", compute_type="int8", intra_threads=threads or 0
+                )
+            except Exception:
+                if engine == "ct2":
+                    raise
+                logger.warning("CTranslate2 unavailable, using the HF loop", exc_info=True)
         self.engine = "ct2" if self.ct2 is not None else "hf"
-        self.stats = {"generated": 0, "tokens": 0, "regenerated": 0, "seconds": 0.0}
+        self.stats = {
+            "generated": 0,
+            "tokens": 0,
+            "regenerated": 0,
+            "ct2_sampled": 0,
+            "seconds": 0.0,
+        }
+        self.adaptive = adaptive
+        self.insert_rounds = insert_rounds
+        self._cost: dict[str, list[float]] = {"ct2": [], "hf": []}
+        self._batches = 0
         logger.info("story generator %s ready (engine %s)", self.model_name, self.engine)
 
     def _fit_to_model(self, config: Any) -> Any:
@@ -811,9 +883,38 @@ class StoryGenerator:
     ) -> list[Any]:
         """One :class:`generator.assemble.GeneratedStory` per keyword set (same order)."""
         config = config or self.config
-        if self.engine == "ct2" and config.guarantee_keywords:
-            return self._generate_ct2(keyword_sets, seed, config)
-        return self._generate_hf(keyword_sets, seed, deadline, config)
+        if self.engine == "ct2" and not config.guarantee_keywords:
+            raws = self.sample_ct2(keyword_sets, seed, config)
+            self._count(raws)
+            return [self._assemble(r, k, config) for r, k in zip(raws, keyword_sets, strict=True)]
+        if self.engine == "ct2" and self._ct2_pays_off():
+            return self._generate_ct2(keyword_sets, seed, config, deadline)
+        started = time.monotonic()
+        stories = self._generate_hf(keyword_sets, seed, deadline, config)
+        self._cost["hf"].append((time.monotonic() - started) / max(1, len(keyword_sets)))
+        return stories
+
+    def _ct2_pays_off(self) -> bool:
+        """Measured choice between CT2 + guided redo of misses and guided HF for everything.
+
+        Per story, the hybrid costs ``ct2 + miss_rate * hf`` and plain guided HF costs ``hf``;
+        both are measured on the batches of this run. Every 8th batch probes CT2 again.
+        """
+        self._batches += 1
+        ct2, hf = self._cost["ct2"][-20:], self._cost["hf"][-20:]
+        if not self.adaptive or len(ct2) < 2 or not hf or self._batches % 8 == 0:
+            return True
+        miss_rate = self.stats["regenerated"] / max(1, self.stats["ct2_sampled"])
+        ct2_cost, hf_cost = sum(ct2) / len(ct2), sum(hf) / len(hf)
+        choice = ct2_cost + miss_rate * hf_cost < hf_cost
+        if not choice and self._batches % 8 == 1:
+            logger.info(
+                "CT2 misses %.0f%% of keywords: guided HF is cheaper (%.2fs vs %.2fs + redo)",
+                100 * miss_rate,
+                hf_cost,
+                ct2_cost,
+            )
+        return choice
 
     def _prompts(self, keyword_sets: Sequence[Sequence[str]]) -> list[str]:
         from generator.prompting import build_prompt
@@ -886,6 +987,7 @@ class StoryGenerator:
             include_prompt_in_result=False,
             end_token=END_TOKEN,
             return_end_token=True,
+            min_length=min(config.max_new_tokens, config.min_story_tokens + 4),
         )
         elapsed = time.monotonic() - started
         raws = []
@@ -909,17 +1011,199 @@ class StoryGenerator:
         return raws
 
     def _generate_ct2(
-        self, keyword_sets: Sequence[Sequence[str]], seed: int | None, config: Any
+        self,
+        keyword_sets: Sequence[Sequence[str]],
+        seed: int | None,
+        config: Any,
+        deadline: float | None = None,
     ) -> list[Any]:
+        started = time.monotonic()
         raws = self.sample_ct2(keyword_sets, seed, config)
         self._count(raws)
+        self.stats["ct2_sampled"] += len(raws)
         stories = [self._assemble(r, k, config) for r, k in zip(raws, keyword_sets, strict=True)]
+        for _round in range(self.insert_rounds):
+            todo = [i for i, s in enumerate(stories) if s.quality.get("keywords_missing")]
+            if not todo:
+                break
+            inserted = self._ct2_insert_keywords(
+                [raws[i] for i in todo],
+                [stories[i].quality["keywords_missing"] for i in todo],
+                [keyword_sets[i] for i in todo],
+                config,
+            )
+            for index, raw in zip(todo, inserted, strict=True):
+                if raw is not None:
+                    raws[index] = raw
+                    stories[index] = self._assemble(raw, keyword_sets[index], config)
+        self._cost["ct2"].append((time.monotonic() - started) / max(1, len(keyword_sets)))
         redo = [i for i, s in enumerate(stories) if s.quality.get("keywords_missing")]
         if redo:
-            # CT2 cannot take our logits processor: stories that missed a keyword are redone
-            # with the guided HF loop, so the keyword guarantee holds on this path too.
+            # Still missing after insertion (or no room for it): redo with the guided HF loop,
+            # so the keyword guarantee holds on this path too.
             self.stats["regenerated"] += len(redo)
-            again = self._generate_hf([keyword_sets[i] for i in redo], seed, None, config)
+            redo_started = time.monotonic()
+            again = self._generate_hf([keyword_sets[i] for i in redo], seed, deadline, config)
+            self._cost["hf"].append((time.monotonic() - redo_started) / len(redo))
             for index, story in zip(redo, again, strict=True):
                 stories[index] = story
         return stories
+
+    def _ct2_insert_keywords(
+        self,
+        raws: Sequence[RawGeneration],
+        missing: Sequence[Sequence[str]],
+        keyword_sets: Sequence[Sequence[str]],
+        config: Any,
+    ) -> list[RawGeneration | None]:
+        """Rewind-and-insert, the CT2 form of the keyword guarantee (no logits hook in CT2).
+
+        For each story, the first missing keyword goes where the model itself finds it most
+        likely: one ``forward_batch`` pass scores the keyword's first token at every word start
+        inside that keyword's staggered window (same idea as the HF schedule), the story is cut
+        there, the keyword spelled, and CT2 samples the rest of the story from that point.
+        None for rows where it cannot (no story marker, too short): the caller falls back.
+        """
+        import numpy as np
+
+        tables, sched = self.tables, config.schedule()
+        plans: list[tuple[int, list[int]] | None] = []
+        for raw, lacking, keywords in zip(raws, missing, keyword_sets, strict=True):
+            present = [k for k in keywords if k not in lacking]
+            plans.append(self._plan_insertion(raw, lacking[0], list(keywords), present, sched, np))
+        rows = [i for i, plan in enumerate(plans) if plan is not None]
+        results: list[RawGeneration | None] = [None] * len(raws)
+        if not rows:
+            return results
+        starts: list[list[str]] = []
+        budgets: list[int] = []
+        needs: list[int] = []
+        rng = np.random.default_rng(len(raws) + sum(len(r.token_ids) for r in raws))
+        for i in rows:
+            cut, word = plans[i]  # type: ignore[misc]
+            prompt_ids = self.tokenizer.encode(raws[i].prompt, add_special_tokens=False)
+            # The token after the keyword must start a new word ("dragon," not "dragonfly"):
+            # CT2 cannot be told that for one step, so sample it here from the model's own
+            # distribution restricted to word boundaries, then let CT2 go on.
+            word = [
+                *word,
+                self._boundary_token(prompt_ids + raws[i].token_ids[:cut] + word, config, np, rng),
+            ]
+            plans[i] = (cut, word)
+            prefix = list(raws[i].token_ids[:cut]) + word
+            starts.append(self.tokenizer.convert_ids_to_tokens(prompt_ids + prefix))
+            budgets.append(max(8, config.max_new_tokens - len(prefix)))
+            needs.append(max(0, config.min_story_tokens - len(prefix)))
+        outputs = self.ct2.generate_batch(
+            starts,
+            max_length=max(budgets),
+            sampling_topk=config.top_k,
+            sampling_topp=config.top_p,
+            sampling_temperature=config.temperature,
+            repetition_penalty=config.repetition_penalty,
+            no_repeat_ngram_size=config.no_repeat_ngram_size,
+            include_prompt_in_result=False,
+            end_token=END_TOKEN,
+            return_end_token=True,
+            min_length=max(0, min(min(needs), min(budgets) - 1)),
+        )
+        for i, output, budget in zip(rows, outputs, budgets, strict=True):
+            cut, word = plans[i]  # type: ignore[misc]
+            tail = list(output.sequences_ids[0])[:budget]
+            finished = bool(tail) and tail[-1] == tables.eos_id
+            if finished:
+                tail = tail[:-1]
+            ids = list(raws[i].token_ids[:cut]) + word + tail
+            self.stats["tokens"] += len(tail)
+            text = self.tokenizer.decode(ids, skip_special_tokens=False)
+            results[i] = RawGeneration(
+                prompt=raws[i].prompt,
+                keywords=raws[i].keywords,
+                token_ids=ids,
+                text=text + (END_TOKEN if finished else ""),
+                finished=finished,
+                keywords_satisfied=False,
+                forced_tokens=raws[i].forced_tokens + len(word),
+                seconds=raws[i].seconds,
+            )
+        self.stats["inserted"] = self.stats.get("inserted", 0) + len(rows)
+        return results
+
+    def _boundary_token(self, ids: list[int], config: Any, np: Any, rng: Any) -> int:
+        """Sample the next token among those that do not continue the current word."""
+        tables = self.tables
+        logits = np.asarray(self.ct2.forward_batch([ids], return_log_probs=True))[0, -1]
+        logits = logits[: tables.vocab_size].astype("float64")
+        banned = (
+            tables.word_continuation.numpy()[: len(logits)]
+            | tables.banned_in_story.numpy()[: len(logits)]
+        )
+        banned[tables.eos_id] = True
+        logits[banned] = -np.inf
+        top = np.argsort(logits)[::-1][: max(1, config.top_k or 40)]
+        scaled = logits[top] / max(config.temperature, 1e-3)
+        probs = np.exp(scaled - scaled.max())
+        probs /= probs.sum()
+        return int(top[rng.choice(len(top), p=probs)])
+
+    def _plan_insertion(
+        self,
+        raw: RawGeneration,
+        keyword: str,
+        keywords: list[str],
+        present: list[str],
+        sched: Any,
+        np: Any,
+    ) -> tuple[int, list[int]] | None:
+        """(cut index in ``raw.token_ids``, keyword tokens) at the most likely word start."""
+        tables = self.tables
+        ids = list(raw.token_ids)
+        # No story marker: the whole continuation is the story (as parse_generation reads it).
+        story_start = ids.index(tables.story_id) + 1 if tables.story_id in ids else 0
+        story = ids[story_start:]
+        if len(story) < 8:
+            return None
+        slot = keywords.index(keyword) if keyword in keywords else 0
+        count = max(1, len(keywords))
+        lo = int(len(story) * (sched.start + sched.spread * slot / count))
+        hi = int(len(story) * (sched.start + sched.spread * (slot + 1) / count + sched.ramp))
+        # Never cut before a keyword that is already in: the cut would drop it.
+        keep_until, text = 0, ""
+        if present:
+            for position, token in enumerate(story, start=1):
+                text += tables.texts[token]
+                if all(keyword_in_text(k, text) for k in present):
+                    keep_until = position
+                    break
+            else:
+                return None
+        lo = max(lo, keep_until)
+        hi = min(max(hi, lo + 2), len(story))
+        positions = range(max(1, lo), hi + 1)
+        candidates = [
+            p for p in positions if p == len(story) or tables.texts[story[p]].startswith(" ")
+        ] or list(positions)
+        if not candidates:
+            return None
+        prompt_ids = self.tokenizer.encode(raw.prompt, add_special_tokens=False)
+        prefix = prompt_ids + ids[: story_start + max(candidates)]
+        logprobs = np.asarray(self.ct2.forward_batch([prefix], return_log_probs=True))[0]
+        trie = tables.trie(keyword)
+        best: tuple[float, int, int] | None = None
+        for p in candidates:
+            text_before = "".join(tables.texts[t] for t in story[:p])
+            capital = not text_before.strip() or bool(_SENTENCE_END.search(text_before))
+            firsts = trie.upper_first if capital and trie.upper_first else trie.lower_first
+            row = logprobs[len(prompt_ids) + story_start + p - 1]
+            for first in firsts:
+                score = float(row[first])
+                if best is None or score > best[0]:
+                    best = (score, p, first)
+        if best is None:
+            return None
+        _, p, first = best
+        # The shortest full form starting with that token ("dragon" rather than "dragons").
+        forms = sorted((t for t in trie.terminals if t[0] == first), key=len)
+        if not forms:
+            return None
+        return story_start + p, list(forms[0])

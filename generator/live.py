@@ -37,8 +37,9 @@ class LiveStoryteller:
         deadline_s: float = 6.0,
         config: StoryConfig | None = None,
         threads: int | None = None,
-        engine: str = "hf",
+        engine: str = "auto",
         generator_factory: Callable[[], Any] | None = None,
+        max_attempts: int = 3,
     ) -> None:
         """``generator_factory`` replaces the model loader (tests, other engines)."""
         self.model_path = str(model_path)
@@ -46,6 +47,7 @@ class LiveStoryteller:
         self.config = (config or StoryConfig()).live()
         self.threads = threads
         self.engine = engine
+        self.max_attempts = max_attempts
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
@@ -88,14 +90,19 @@ class LiveStoryteller:
                 future.set_exception(exc)
 
     def _tell_now(self, keywords: Sequence[str], deadline: float) -> GeneratedStory | None:
+        """Generate until a story passes every check, while another attempt fits the deadline."""
         if self._generator is None:
             return None
-        stories = self._generator.generate([list(keywords)], deadline=deadline)
-        story = stories[0]
-        if story.status != APPROVED:
-            logger.info("live story rejected: %s", story.rejection_reason)
-            return None
-        return story
+        for attempt in range(1, self.max_attempts + 1):
+            started = time.monotonic()
+            story = self._generator.generate([list(keywords)], deadline=deadline)[0]
+            if story.status == APPROVED:
+                return story
+            took = time.monotonic() - started
+            logger.info("live story attempt %d rejected: %s", attempt, story.rejection_reason)
+            if time.monotonic() + 1.5 * took > deadline:
+                break
+        return None
 
     # -- caller side
 

@@ -41,9 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @click.option("--time-limit", type=float, help="Minutes.")
 @click.option("--threads", type=int)
 @click.option("--seed", type=int, default=2026, show_default=True)
-@click.pass_context
+@click.option("--max-attempts", default=6, show_default=True)
 def main(
-    ctx: click.Context,
     model_path: str,
     database: Path,
     out: Path,
@@ -54,6 +53,7 @@ def main(
     time_limit: float | None,
     threads: int | None,
     seed: int,
+    max_attempts: int,
 ) -> None:
     """Generate >= 500 approved stories over the starter keywords and export them."""
     from db.engine import make_engine, upgrade_database
@@ -73,6 +73,8 @@ def main(
         str(pairs_per_keyword),
         "--requests",
         "0",
+        "--max-attempts",
+        str(max_attempts),
         "--batch-size",
         str(batch_size),
         "--engine",

@@ -72,10 +72,8 @@ def load_gpt2_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
 
 def special_token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
     """Ids of the prompt tokens; raises if the tokenizer lacks one (wrong tokenizer for model)."""
-    ids = {}
-    for token in SPECIAL_TOKENS:
-        token_id = tokenizer.convert_tokens_to_ids(token)
-        if token_id is None or token_id == tokenizer.unk_token_id:
-            raise ValueError(f"tokenizer has no special token {token}")
-        ids[token] = int(token_id)
-    return ids
+    vocab = tokenizer.get_vocab()
+    missing = [token for token in SPECIAL_TOKENS if token not in vocab]
+    if missing:
+        raise ValueError(f"tokenizer lacks the special tokens {missing}")
+    return {token: int(vocab[token]) for token in SPECIAL_TOKENS}

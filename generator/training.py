@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,7 +235,21 @@ class KeywordTrainer(Trainer):
         self._lm_sum = 0.0
         self._n = 0
         self._start = time.monotonic()
+        self.time_box: TimeBox | None = None
         self.train_tokens = 0  # non-padding tokens seen by this process (not across resumes)
+
+    def create_scheduler(
+        self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None
+    ) -> Any:
+        """With a time box, anneal over wall-clock time (see :func:`time_cosine_lambda`)."""
+        if self.time_box is None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        if self.lr_scheduler is None:
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer or self.optimizer,
+                time_cosine_lambda(self.time_box, self.args.get_warmup_steps(num_training_steps)),
+            )
+        return self.lr_scheduler
 
     def compute_loss(
         self,
@@ -277,56 +291,65 @@ class KeywordTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
+@dataclass
+class TimeBox:
+    """A wall-clock budget that survives resumes: ``start`` is when the run first began."""
+
+    start: float
+    seconds: float
+
+    def fraction(self) -> float:
+        return (time.time() - self.start) / self.seconds if self.seconds else 0.0
+
+    @classmethod
+    def load_or_start(cls, path: Path, minutes: float) -> TimeBox:
+        """Reuse the start time stored in ``path`` (a resumed run) or start the clock now."""
+        if path.exists():
+            stored = json.loads(path.read_text())
+            if "start" in stored and float(stored.get("max_minutes", -1)) == minutes:
+                return cls(float(stored["start"]), minutes * 60)
+        box = cls(time.time(), minutes * 60)
+        from generator.artifacts import atomic_write_json
+
+        atomic_write_json(path, {"start": box.start, "max_minutes": minutes})
+        return box
+
+
 class TimeBoxCallback(TrainerCallback):
-    """Stops training after ``max_minutes``, saving and evaluating on the way out."""
+    """Stops training when the time box is spent, saving and evaluating on the way out."""
 
-    def __init__(self, max_minutes: float) -> None:
-        self.max_seconds = max_minutes * 60
-        self.start = time.monotonic()
-
-    def on_train_begin(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
-        self.start = time.monotonic()
+    def __init__(self, box: TimeBox) -> None:
+        self.box = box
 
     def on_step_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        **kwargs: Any,
     ) -> None:
-        if self.max_seconds and time.monotonic() - self.start > self.max_seconds:
-            logger.info(
-                "time box of %.1f min reached at step %d", self.max_seconds / 60, state.global_step
-            )
+        if self.box.fraction() >= 1.0:
+            logger.info("time box reached at step %d", state.global_step)
             control.should_training_stop = True
             control.should_save = True
             control.should_evaluate = True
 
 
-def measure_seconds_per_step(
-    model: torch.nn.Module,
-    dataset: WindowDataset,
-    pad_id: int,
-    batch_size: int,
-    bf16: bool,
-    steps: int = 3,
-) -> float:
-    """Time a few optimizer steps on a throwaway copy, to size the LR schedule to a time box."""
-    probe = copy.deepcopy(model)
-    probe.train()
-    optimizer = torch.optim.AdamW([p for p in probe.parameters() if p.requires_grad], lr=1e-6)
-    batch = collate([dataset[i % len(dataset)] for i in range(batch_size)], pad_id)
-    batch.pop("keyword_ids")
-    batch.pop("story_mask")
-    timings = []
-    for _ in range(steps + 1):
-        start = time.monotonic()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = probe(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        timings.append(time.monotonic() - start)
-    del probe
-    return sum(timings[1:]) / steps
+def time_cosine_lambda(
+    box: TimeBox, warmup_steps: int, min_ratio: float = 0.05
+) -> Callable[[int], float]:
+    """LR multiplier: linear warm-up over steps, then cosine decay over *wall-clock* time.
+
+    On a shared CPU the step rate swings several-fold, so a step-based schedule either ends
+    early or is cut off mid-decay; a time-based one always anneals exactly at the time box.
+    """
+
+    def multiplier(step: int) -> float:
+        warm = min(1.0, (step + 1) / max(1, warmup_steps))
+        frac = min(1.0, max(0.0, box.fraction()))
+        return warm * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    return multiplier
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -371,6 +394,26 @@ def get_tokenizer(
     return tokenizer
 
 
+def latest_complete_checkpoint(out_dir: Path) -> Path | None:
+    """The newest ``checkpoint-N`` that was completely written.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint torn by a crash (no or
+    unparsable state file) is skipped instead of breaking the resume.
+    """
+    candidates = []
+    for path in out_dir.glob("checkpoint-*"):
+        suffix = path.name.rsplit("-", 1)[-1]
+        if not suffix.isdigit():
+            continue
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            logger.warning("ignoring incomplete checkpoint %s", path)
+            continue
+        candidates.append((int(suffix), path))
+    return max(candidates)[1] if candidates else None
+
+
 def dataset_hash(dataset_path: str) -> str | None:
     manifest = Path(dataset_path) / "manifest.json"
     if manifest.exists():
@@ -382,7 +425,7 @@ def train(
     model_args: ModelArguments, data_args: DataArguments, training_args: KeywordTrainingArguments
 ) -> Path:
     """Train and save a model; returns the final model directory."""
-    from generator.artifacts import atomic_write_json, save_model
+    from generator.artifacts import save_model
     from generator.dataset import load_stories
     from generator.modeling import (
         apply_lora,
@@ -392,6 +435,9 @@ def train(
     )
 
     training_args.remove_unused_columns = False  # keyword_ids/story_mask are not forward args
+    if training_args.include_num_input_tokens_seen in ("no", False):
+        # persisted in checkpoints, so the count survives resumes (unlike trainer.train_tokens)
+        training_args.include_num_input_tokens_seen = "non_padding"
     logger.info(
         "configuration: %s",
         json.dumps(to_jsonable(model_args, data_args, training_args), indent=1, default=str),
@@ -426,32 +472,12 @@ def train(
     pad_id = int(tokenizer.pad_token_id)
 
     callbacks: list[TrainerCallback] = []
+    time_box: TimeBox | None = None
     if training_args.max_minutes:
-        budget_file = out_dir / "time_box.json"
-        if training_args.max_steps > 0:
-            budget_steps = training_args.max_steps
-        elif budget_file.exists():  # resume: keep the LR schedule the run started with
-            budget_steps = int(json.loads(budget_file.read_text())["max_steps"])
-        else:
-            per_step = measure_seconds_per_step(
-                model,
-                train_ds,
-                pad_id,
-                training_args.per_device_train_batch_size,
-                training_args.bf16,
-            )
-            # ~12% of the time goes to evaluation/checkpoints; the schedule ends at the box.
-            budget_steps = max(10, int(training_args.max_minutes * 60 * 0.88 / per_step))
-            logger.info(
-                "%.2f s/step measured -> max_steps=%d for %.0f min",
-                per_step,
-                budget_steps,
-                training_args.max_minutes,
-            )
-            atomic_write_json(budget_file, {"max_steps": budget_steps, "s_per_step": per_step})
-        if training_args.max_steps <= 0:  # an explicit max_steps wins; the box still stops
-            training_args.max_steps = budget_steps
-        callbacks.append(TimeBoxCallback(training_args.max_minutes))
+        time_box = TimeBox.load_or_start(out_dir / "time_box.json", training_args.max_minutes)
+        if training_args.max_steps <= 0:  # the clock ends the run; max_steps only caps it
+            training_args.max_steps = 10**9
+        callbacks.append(TimeBoxCallback(time_box))
 
     def collator(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return collate(batch, pad_id)
@@ -467,13 +493,15 @@ def train(
         keyword_loss_weight=training_args.keyword_loss_weight,
         keyword_loss_mode=training_args.keyword_loss,
     )
-    resume = None
-    if any(out_dir.glob("checkpoint-*")):
-        resume = True
-        logger.info("resuming from the last checkpoint in %s", out_dir)
-    result = trainer.train(resume_from_checkpoint=resume)
+    if time_box is not None and training_args.lr_over_time:
+        trainer.time_box = time_box
+    resume = latest_complete_checkpoint(out_dir)
+    if resume is not None:
+        logger.info("resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     metrics = dict(result.metrics)
-    metrics["train_tokens_seen"] = trainer.train_tokens
+    metrics["train_tokens_seen"] = int(trainer.state.num_input_tokens_seen)
+    metrics["train_tokens_this_process"] = trainer.train_tokens
     if len(val_ds):
         eval_metrics = trainer.evaluate()
         metrics.update(eval_metrics)

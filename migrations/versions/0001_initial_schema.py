@@ -227,9 +227,63 @@ def upgrade() -> None:
             unique=False,
         )
 
+    op.create_table(
+        "story_keyword_pairs",
+        sa.Column("story_id", sa.Integer(), nullable=False),
+        sa.Column("first_keyword_id", sa.Integer(), nullable=False),
+        sa.Column("second_keyword_id", sa.Integer(), nullable=False),
+        sa.Column("locale", sa.String(length=16), nullable=False),
+        sa.Column("approved", sa.Boolean(), nullable=False),
+        sa.Column("random_key", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["first_keyword_id"],
+            ["keywords.id"],
+            name=op.f("fk_story_keyword_pairs_first_keyword_id_keywords"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["second_keyword_id"],
+            ["keywords.id"],
+            name=op.f("fk_story_keyword_pairs_second_keyword_id_keywords"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["story_id"],
+            ["stories.id"],
+            name=op.f("fk_story_keyword_pairs_story_id_stories"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "story_id",
+            "first_keyword_id",
+            "second_keyword_id",
+            name=op.f("pk_story_keyword_pairs"),
+        ),
+        **MYSQL_TABLE_OPTIONS,
+    )
+    with op.batch_alter_table("story_keyword_pairs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_story_keyword_pairs_pick",
+            [
+                "first_keyword_id",
+                "second_keyword_id",
+                "locale",
+                "approved",
+                "random_key",
+                "story_id",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_story_keyword_pairs_second_keyword_id"),
+            ["second_keyword_id"],
+            unique=False,
+        )
+
 
 def downgrade() -> None:
     """Drop everything, children first (dropping a table drops its indexes)."""
+    op.drop_table("story_keyword_pairs")
     op.drop_table("story_keywords")
     op.drop_table("play_history")
     op.drop_table("generation_requests")

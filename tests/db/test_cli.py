@@ -63,6 +63,7 @@ def test_full_curation_flow(runner: CliRunner, url: str, tmp_path: Path) -> None
 
     assert "now means 'owl'" in _ok(runner.invoke(keywords_group, ["add-synonym", "owl", "hooter"]))
     assert "hooter" in _ok(runner.invoke(keywords_group, ["list"]))
+    assert "recomputed" in _ok(runner.invoke(keywords_group, ["recount"]))
     bad = runner.invoke(keywords_group, ["add-synonym", "owl", "owls"])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
 
@@ -114,6 +115,8 @@ def test_bad_database_is_one_line_without_traceback(
         [keywords_group],
         [keywords_group, "list"],
         [keywords_group, "add-synonym"],
+        [keywords_group, "recount"],
+        [stories_group, "import-starter"],
     ],
 )
 def test_help_everywhere(runner: CliRunner, args: list) -> None:  # type: ignore[type-arg]

@@ -14,10 +14,12 @@ from db.models import (
     GenerationRequest,
     Keyword,
     Listener,
+    ModelRecord,
     PlayHistory,
     RequestStatus,
     Story,
     StoryKeyword,
+    StoryKeywordPair,
 )
 from db.store import StoryDraft
 
@@ -122,6 +124,29 @@ def test_review_unknown_story(db_session: Session) -> None:
         store.review_story(db_session, 987654, "approved")
 
 
+def test_keyword_pairs_follow_the_story(db_session: Session) -> None:
+    story = add(db_session, "Three", ["zebra", "apple", "moon"], status="pending")
+    pairs = {(p.first_keyword.lemma, p.second_keyword.lemma) for p in story.pairs}
+    assert pairs == {("apple", "moon"), ("apple", "zebra"), ("moon", "zebra")}
+    assert {(p.approved, p.random_key, p.locale) for p in story.pairs} == {
+        (False, story.random_key, "en-US")
+    }
+    store.review_story(db_session, story.id, "approved")
+    db_session.expire_all()
+    flags = db_session.scalars(
+        select(StoryKeywordPair.approved).where(StoryKeywordPair.story_id == story.id)
+    ).all()
+    assert flags == [True, True, True]
+    assert add(db_session, "One", ["owl"]).pairs == []
+
+
+def test_choose_three_keywords(db_session: Session) -> None:
+    story = add(db_session, "Three", ["zebra", "apple", "moon"])
+    add(db_session, "Two", ["zebra", "apple"])
+    choice = store.choose_story(db_session, ["moon", "zebras", "apples"], None, "en-US")
+    assert (choice.match, choice.story.id) == ("unheard", story.id)
+
+
 def test_links_copy_random_key_and_locale(db_session: Session) -> None:
     story = add(db_session, "Copy", ["owl"], locale="en-GB")
     link = story.links[0]
@@ -161,12 +186,19 @@ def test_accented_and_plain_keywords_are_distinct(db_session: Session) -> None:
 
 def test_synonyms_resolve(db_session: Session) -> None:
     add(db_session, "Cat tale", ["cat"])
+    both = add(db_session, "Cat and bat", ["cat", "bat"])
     store.add_synonym(db_session, "cat", "kitties")
+    # The pair lookup orders keywords by their real lemma, not by the synonym used.
+    choice = store.choose_story(db_session, ["kitty", "bat"], None, "en-US")
+    assert (choice.match, choice.story.id) == ("unheard", both.id)
+    store.add_synonym(db_session, "bat", "zzbat")
+    choice = store.choose_story(db_session, ["zzbat", "kitty"], None, "en-US")
+    assert (choice.match, choice.story.id) == ("unheard", both.id)
     assert store.resolve_keyword(db_session, "Kitty") == "cat"
     assert store.resolve_keyword(db_session, "dragons") == "dragon"  # unknown yet: still a lemma
     assert store.resolve_keyword(db_session, "the") is None
     assert store.choose_story(db_session, ["kitty"], None, "en-US").match == "unheard"
-    assert store.keyword_catalogue(db_session) == [("cat", ["kitty"])]
+    assert store.keyword_catalogue(db_session) == [("bat", ["zzbat"]), ("cat", ["kitty"])]
     with pytest.raises(ValueError):
         store.add_synonym(db_session, "dog", "cats")  # "cat" is a keyword itself
     with pytest.raises(ValueError):
@@ -394,3 +426,44 @@ def test_requests_stop_after_max_attempts(db_session: Session) -> None:
         store.complete_generation_request(db_session, request.id, None, "boom")
         store.request_generation(db_session, ["owl"], "en-US")
     assert store.claim_generation_requests(db_session, "w", 1) == []
+
+
+# --------------------------------------------------------------------------- models registry
+
+
+def test_model_registry_and_generated_story(db_session: Session) -> None:
+    model = ModelRecord(
+        name="tiny-gpt2-v1",
+        model_class="GPT2LMHeadModel",
+        hyperparameters={"lr": 3e-4, "layers": 2, "note": "ünïcode ✓"},
+        artifact_path="/models/tiny",
+        metrics={"val_loss": 2.5},
+    )
+    db_session.add(model)
+    db_session.flush()
+    story = store.add_story(
+        db_session,
+        StoryDraft(
+            title="Generated",
+            text="Once upon a time.",
+            keywords=["owl"],
+            source="generated",
+            model_id=model.id,
+            prompt="<|keywords|> owl",
+            requested_keywords=["owl"],
+            safety_verdict="safe",
+            quality={"keyword_coverage": 1.0},
+        ),
+    )
+    db_session.expire_all()
+    stored = db_session.get(Story, story.id)
+    assert stored.model.name == "tiny-gpt2-v1"
+    assert stored.model.hyperparameters["note"] == "ünïcode ✓"
+    assert (stored.review_status, stored.quality) == ("pending", {"keyword_coverage": 1.0})
+
+
+def test_unknown_model_id_is_an_error_not_a_duplicate(db_session: Session) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        store.add_story(db_session, StoryDraft(title="T", text="x", model_id=424242))

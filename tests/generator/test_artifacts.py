@@ -58,3 +58,14 @@ def test_unknown_model_name_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("BEDTIME_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     with pytest.raises(FileNotFoundError):
         resolve_model_path("no-such-model-xyz")
+
+
+def test_publish_model_copies_whole_dir(tiny_model, tiny_tokenizer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from generator.artifacts import publish_model
+
+    src = save_model(tiny_model, tiny_tokenizer, tmp_path / "src", {"preset": "tiny"})
+    dst = publish_model(src, tmp_path / "shipped")
+    assert read_meta(dst)["preset"] == "tiny"
+    assert sorted(p.name for p in dst.iterdir()) == sorted(p.name for p in src.iterdir())
+    with pytest.raises(FileNotFoundError):
+        publish_model(tmp_path / "nothing", tmp_path / "x")

@@ -66,6 +66,16 @@ def test_unfinished_story_is_cut_at_the_last_sentence() -> None:
         (GOOD_STORY, ["dragon", "moon"], "missing keywords: moon"),
         (GOOD_STORY.replace("gently lifted", "killed the bird and lifted"), ["dragon"], "unsafe"),
         ("once upon a time there was a dragon and", ["dragon"], "unfinished"),
+        (
+            GOOD_STORY.replace(
+                "in the wind",
+                "hallangippin bucketch sandin cchchch gamech pooar "
+                "spippill hcchakaleoe poilloooippassay catocaleippooo ipp oocal alea kippo ooc "
+                "zorbl",
+            ),
+            ["dragon"],
+            "gibberish",
+        ),
     ],
 )
 def test_bad_stories_are_rejected_with_a_reason(

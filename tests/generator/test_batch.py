@@ -172,6 +172,8 @@ def test_rejects_are_stored_with_reason_and_retried(db) -> None:  # type: ignore
 def test_requests_are_served_first(db) -> None:  # type: ignore[no-untyped-def]
     with db() as session:
         request_generation(session, ["whale", "moon"], "en-US")
+        request_generation(session, ["zombie"], "en-US")
+        request_generation(session, ["owl"], "de-DE")
         session.commit()
     summary = run_batch(
         db,
@@ -183,9 +185,15 @@ def test_requests_are_served_first(db) -> None:  # type: ignore[no-untyped-def]
         progress=False,
         seed=1,
     )
-    assert summary.requests_done == 1
+    assert summary.requests_done == 1 and summary.requests_failed == 2
     with db() as session:
-        request = session.scalars(select(GenerationRequest)).one()
+        failed = session.scalars(
+            select(GenerationRequest).where(GenerationRequest.status == "failed")
+        ).all()
+        assert sorted(r.keywords[0] for r in failed) == ["owl", "zombie"]
+        request = session.scalars(
+            select(GenerationRequest).where(GenerationRequest.status != "failed")
+        ).one()
         assert request.status == "done" and request.story_id is not None
         assert sorted(request.story.keyword_lemmas) == ["moon", "whale"]
 
@@ -371,3 +379,50 @@ def test_generate_command_with_the_tiny_model(db, tmp_path: Path) -> None:  # ty
             assert story.review_status in {"approved", "rejected"}
             assert story.review_status == "approved" or story.rejection_reason
             assert story.model is not None and story.model.name == "tiny-test"
+
+
+def test_two_workers_share_the_plan_and_the_queue(db) -> None:  # type: ignore[no-untyped-def]
+    """Sharded workers cover the plan exactly once; each request is served by one worker."""
+    import threading
+
+    with db() as session:
+        for pair in (["whale", "moon"], ["owl", "boat"], ["kite", "star"]):
+            request_generation(session, pair, "en-US")
+        session.commit()
+    words = ["dragon", "moon", "kite", "bear", "boat", "owl"]
+    summaries: list[BatchSummary] = []
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            summaries.append(
+                run_batch(
+                    db,
+                    FakeGenerator(delay=0.002),
+                    keywords=words,
+                    per_set=2,
+                    pairs_per_keyword=1,
+                    batch_size=2,
+                    progress=False,
+                    seed=index,
+                    worker_id=f"w{index}",
+                    shard_index=index,
+                    shard_count=2,
+                    requests=2,
+                )
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert sum(s.requests_done for s in summaries) == 3
+    planned = 2 * (len(words) + len(keyword_pairs(words, 1)))
+    assert count(db, "approved") == planned + 3
+    with db() as session:
+        statuses = session.scalars(select(GenerationRequest.status)).all()
+        assert statuses == ["done"] * 3

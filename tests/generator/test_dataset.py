@@ -18,6 +18,11 @@ def test_strip_gutenberg_keeps_body_only() -> None:
         "*** END OF THE PROJECT GUTENBERG EBOOK X ***\nlicence"
     )
     assert strip_gutenberg(text).strip() == "body"
+    old_style = (
+        "*** START OF THIS PROJECT GUTENBERG EBOOK Y ***\nbody\n"
+        "End of the Project Gutenberg EBook of Y\n"
+    )
+    assert strip_gutenberg(old_style).strip() == "body"
 
 
 def test_normalize_whitespace_unwraps_paragraphs() -> None:
@@ -76,3 +81,14 @@ def test_prepare_corpus_on_mini_corpus(mini_corpus: Path, tmp_path: Path) -> Non
 def test_source_filter(mini_dataset: Path) -> None:
     rows = load_stories(mini_dataset, sources=["snakes"])
     assert rows and all(r["source"].startswith("snakes") for r in rows)
+
+
+def test_real_corpus_readers_match_provenance(shared_corpus: Path) -> None:
+    """Counts stated in the corpus PROVENANCE files (skipped without ../shared)."""
+    from generator.dataset import read_snakes, read_tinystories
+
+    snakes = list(read_snakes(shared_corpus / "train" / "snakes_bedtime_child"))
+    assert sum(s == "snakes_bedtime" for s, _, _ in snakes) == 3014
+    assert sum(s == "snakes_child" for s, _, _ in snakes) == 2727
+    tiny = list(read_tinystories(shared_corpus / "train" / "tinystories_train_head"))
+    assert len(tiny) == 2316  # 2,316 separators: 2,316 complete stories, the cut tail dropped

@@ -41,7 +41,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
 
 
 def _stories(raws) -> list[str]:  # type: ignore[no-untyped-def]
-    return [parse_generation(r.text).text for r in raws]
+    """The text that would be stored: parsed, cleaned and cut at the last full sentence."""
+    from generator.assemble import clean_text, cut_at_last_sentence
+
+    return [cut_at_last_sentence(clean_text(parse_generation(r.text).text))[0] for r in raws]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -183,3 +186,39 @@ def test_deadline_stops_generation(tiny) -> None:  # type: ignore[no-untyped-def
 
 def test_model_dir_fixture_is_a_model(tiny) -> None:  # type: ignore[no-untyped-def]
     assert Path(tiny.path).is_dir()
+
+
+def test_ct2_hybrid_is_used_only_while_it_pays_off() -> None:
+    from generator.decoding import StoryGenerator
+
+    gen = StoryGenerator.__new__(StoryGenerator)
+    gen.adaptive, gen._batches = True, 0
+    gen.stats = {"regenerated": 0, "ct2_sampled": 0}
+    gen._cost = {"ct2": [], "hf": []}
+    assert gen._ct2_pays_off()  # nothing measured yet: try it
+    gen._cost = {"ct2": [0.05, 0.05], "hf": [0.3]}
+    gen.stats = {"regenerated": 10, "ct2_sampled": 100}  # 10% misses: 0.05 + 0.03 < 0.3
+    assert gen._ct2_pays_off()
+    gen.stats = {"regenerated": 90, "ct2_sampled": 100}  # 90% misses: 0.05 + 0.27 > 0.3
+    assert not gen._ct2_pays_off()
+
+
+def test_ct2_engine_keeps_the_guarantee(tiny, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("ctranslate2")
+    from generator.assemble import StoryConfig
+    from generator.decoding import StoryGenerator
+
+    config = StoryConfig(
+        max_new_tokens=60,
+        target_new_tokens=40,
+        min_words=1,
+        min_distinct_1=0,
+        min_distinct_2=0,
+        max_repetition_ratio=1,
+    )
+    gen = StoryGenerator(tiny.path, config, engine="ct2", threads=1)
+    assert gen.engine == "ct2"
+    stories = gen.generate([["dragon"], ["owl", "moon"]], seed=0)
+    assert all(not s.quality["keywords_missing"] for s in stories)
+    assert gen.stats["ct2_sampled"] == 2
+    assert gen.stats.get("inserted", 0) > 0  # a random model misses: rewind-and-insert ran

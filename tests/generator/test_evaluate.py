@@ -63,3 +63,24 @@ def test_generate_story_reports_inclusion(tiny_model, tiny_tokenizer) -> None:  
     )
     assert story.n_new_tokens <= 8
     assert story.included == [("fox" in story.text.lower())] or story.included == [True]
+
+
+@pytest.mark.slow
+def test_generation_metrics_with_ct2_backend(tiny_model, tiny_tokenizer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from generator.artifacts import save_model
+    from generator.evaluate import evaluate_generation
+
+    model_dir = save_model(tiny_model, tiny_tokenizer, tmp_path / "m", {})
+    sets = [["fox"], ["moon", "owl"], ["bear"]]
+    metrics, stories = evaluate_generation(
+        tiny_model,
+        tiny_tokenizer,
+        sets,
+        GenerationSettings(max_new_tokens=12),
+        ct2_model_dir=model_dir,
+    )
+    assert (model_dir / "ct2" / "model.bin").exists()
+    assert metrics["n_stories"] == 3 and len(stories) == 3
+    assert [len(s.included) for s in stories] == [1, 2, 1]
+    assert 0.0 <= metrics["keyword_inclusion_rate"] <= 1.0
+    assert all(s.n_new_tokens <= 12 for s in stories)

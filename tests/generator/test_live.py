@@ -67,6 +67,22 @@ def test_unsafe_or_bad_story_is_never_returned() -> None:
         teller.close()
 
 
+def test_retries_a_rejected_story_within_the_deadline() -> None:
+    class Flaky(FakeGenerator):
+        def generate(self, keyword_sets: Any, seed: Any = None, deadline: Any = None) -> list[Any]:
+            stories = super().generate(keyword_sets, seed, deadline)
+            if self.calls == 2:  # first real attempt (after the warm-up) is rejected
+                stories[0].status = "rejected"
+            return stories
+
+    teller = LiveStoryteller("unused", generator_factory=Flaky)
+    try:
+        story = teller.tell(["owl"], timeout_s=2.0)
+        assert story is not None and story.status == "approved"
+    finally:
+        teller.close()
+
+
 def test_load_failure_gives_none() -> None:
     teller = LiveStoryteller("/definitely/not/a/model", deadline_s=1.0)
     try:

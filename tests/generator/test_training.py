@@ -3,6 +3,7 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
 from generator.config import DataArguments, KeywordTrainingArguments, ModelArguments
 from generator.prompting import STORY_TOKEN, build_prompt
@@ -146,6 +147,7 @@ def test_train_end_to_end_and_resume(mini_dataset: Path, tmp_path: Path) -> None
     final = train(*parse_args(argv))
     meta = json.loads((final / "bedtime_model.json").read_text())
     assert meta["preset"] == "tiny" and meta["n_params"] > 0
+    assert meta["metrics"]["train_tokens_seen"] > 0
     assert (
         meta["dataset_sha256"] == json.loads((mini_dataset / "manifest.json").read_text())["sha256"]
     )
@@ -157,3 +159,84 @@ def test_train_end_to_end_and_resume(mini_dataset: Path, tmp_path: Path) -> None
     train(*parse_args(argv))
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+
+
+def test_time_box_schedule_and_resume(tmp_path: Path) -> None:
+    import time
+
+    from generator.training import TimeBox, time_cosine_lambda
+
+    box = TimeBox.load_or_start(tmp_path / "tb.json", minutes=10)
+    assert TimeBox.load_or_start(tmp_path / "tb.json", minutes=10).start == box.start  # resume
+    assert TimeBox.load_or_start(tmp_path / "tb.json", minutes=5).start >= box.start  # new box
+    lam = time_cosine_lambda(box, warmup_steps=10, min_ratio=0.1)
+    assert lam(0) == pytest.approx(0.1, abs=0.01)  # warming up
+    assert lam(50) == pytest.approx(1.0, abs=0.01)  # start of the box: peak
+    box.start = time.time() - box.seconds / 2
+    assert lam(50) == pytest.approx(0.55, abs=0.01)  # half-way: cosine mid-point
+    box.start = time.time() - 2 * box.seconds
+    assert lam(50) == pytest.approx(0.1)  # spent: floor
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lora", [False, True])
+def test_fine_tune_from_saved_model(  # type: ignore[no-untyped-def]
+    tiny_model, tiny_tokenizer, mini_dataset: Path, tmp_path: Path, lora: bool
+) -> None:
+    from generator.artifacts import load_model, save_model
+    from generator.config import parse_args
+    from generator.training import train
+
+    base = save_model(tiny_model, tiny_tokenizer, tmp_path / "base", {})
+    argv = [
+        "--init",
+        "fine_tune",
+        "--pretrained_path",
+        str(base),
+        "--lora",
+        str(lora),
+        "--lora_r",
+        "2",
+        "--dataset_path",
+        str(mini_dataset),
+        "--block_size",
+        "64",
+        "--output_dir",
+        str(tmp_path / "ft"),
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "2",
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "no",
+        "--load_best_model",
+        "false",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--learning_rate",
+        "0.01",
+    ]
+    final = train(*parse_args(argv))
+    loaded = load_model(final)
+    assert loaded.meta["init"] == "fine_tune"
+    assert len(loaded.tokenizer) == len(tiny_tokenizer)  # kept the base model's tokenizer
+    before = tiny_model.transformer.h[0].attn.c_attn.weight
+    after = loaded.model.transformer.h[0].attn.c_attn.weight
+    assert not torch.allclose(before, after)
+
+
+def test_latest_complete_checkpoint_skips_torn_ones(tmp_path: Path) -> None:
+    from generator.training import latest_complete_checkpoint
+
+    assert latest_complete_checkpoint(tmp_path) is None
+    for step, state in ((100, '{"global_step": 100}'), (200, '{"global_st'), (300, None)):
+        ckpt = tmp_path / f"checkpoint-{step}"
+        ckpt.mkdir()
+        if state is not None:
+            (ckpt / "trainer_state.json").write_text(state)
+    assert latest_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-100"
