@@ -46,10 +46,9 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from generator.assemble import StoryConfig, assemble_story
+    from generator.assemble import StoryConfig, assemble_story, story_prompt
     from generator.batch import read_keyword_file
     from generator.decoding import StoryGenerator
-    from generator.prompting import build_prompt
 
     words = read_keyword_file()
     rng = random.Random(args.seed)
@@ -80,7 +79,7 @@ def main() -> None:
     stories, tokens = [], 0
     started = time.monotonic()
     for kws in base_sets:
-        prompt = build_prompt(kws)
+        prompt = story_prompt(kws, config)
         ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
             out = gen.model.generate(

@@ -59,9 +59,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from generator.assemble import StoryConfig, assemble_story, keyword_in_text
+    from generator.assemble import StoryConfig, assemble_story, keyword_in_text, story_prompt
     from generator.decoding import StoryGenerator, bits_per_char, sample_batch
-    from generator.prompting import build_prompt
 
     config = StoryConfig.from_json(args.config) if args.config else StoryConfig()
     gen = StoryGenerator(args.model, config, engine="hf", threads=args.threads)
@@ -97,7 +96,7 @@ def main() -> None:
                 assert ct2_gen is not None
                 stories = ct2_gen.generate(chunk, seed=args.seed + start)
             else:
-                prompts = [build_prompt(k if keywords_in_prompt else []) for k in chunk]
+                prompts = [story_prompt(k if keywords_in_prompt else [], config) for k in chunk]
                 raws = sample_batch(
                     gen.model,
                     gen.tokenizer,

@@ -20,7 +20,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from generator.prompting import build_prompt, parse_generation
+from generator.prompting import (
+    STORY_TOKEN,
+    TITLE_TOKEN,
+    build_prompt,
+    format_keywords,
+    parse_generation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +90,11 @@ class StoryConfig:
     max_unknown_word_ratio: float = 0.1
     require_finished: bool = False  # False: a story cut at a full sentence is fine
     max_title_words: int = 10
-    title_from_model: bool = True  # else always the keyword template
+    #: What follows ``<|title|>`` in the prompt. "empty": ``<|title|><|story|>`` like the
+    #: untitled TinyStories examples that dominate training (most in-distribution; the stored
+    #: title is then the keyword template). "template": the keyword title. "model": the model
+    #: writes a title (small models often skip it and start the story instead).
+    title_in_prompt: str = "empty"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoryConfig:
@@ -399,6 +409,25 @@ def trim_to_max_words(text: str, max_words: int) -> str:
 # --------------------------------------------------------------------------- assembly
 
 
+def story_prompt(keywords: Sequence[str], config: StoryConfig | None = None) -> str:
+    """The prompt for a story about ``keywords`` (see ``StoryConfig.title_in_prompt``)."""
+    mode = (config or StoryConfig()).title_in_prompt
+    if mode == "model":
+        return build_prompt(list(keywords))
+    if mode == "template":
+        return build_prompt(list(keywords), keyword_title(keywords))
+    if mode == "empty":
+        return format_keywords(list(keywords)) + TITLE_TOKEN + STORY_TOKEN
+    raise ValueError(f"title_in_prompt must be empty, template or model, not {mode!r}")
+
+
+def prompt_title(prompt: str) -> str | None:
+    """The title given in a prompt ("" for an empty one), None when the model writes it."""
+    if not prompt.endswith(STORY_TOKEN) or TITLE_TOKEN not in prompt:
+        return None
+    return prompt.rsplit(TITLE_TOKEN, 1)[1][: -len(STORY_TOKEN)].strip()
+
+
 def assemble_story(
     continuation: str,
     keywords: Sequence[str],
@@ -420,12 +449,14 @@ def assemble_story(
 
     config = config or StoryConfig()
     keywords = tuple(dict.fromkeys(k for k in keywords if k.strip()))
+    if title is None and prompt is not None:
+        title = prompt_title(prompt)
     parsed = parse_generation(continuation, title=title)
     ended = parsed.finished if finished is None else finished
     text, was_cut = cut_at_last_sentence(clean_text(parsed.text))
     text = trim_to_max_words(text, config.max_words)
     chosen_title = (
-        tidy_title(parsed.title, config.max_title_words) if config.title_from_model else None
+        tidy_title(parsed.title, config.max_title_words) if parsed.title else None
     ) or keyword_title(keywords)
     metrics = quality_metrics(text)
     missing = [k for k in keywords if not keyword_in_text(k, text)]

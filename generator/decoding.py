@@ -916,10 +916,10 @@ class StoryGenerator:
             )
         return choice
 
-    def _prompts(self, keyword_sets: Sequence[Sequence[str]]) -> list[str]:
-        from generator.prompting import build_prompt
+    def _prompts(self, keyword_sets: Sequence[Sequence[str]], config: Any = None) -> list[str]:
+        from generator.assemble import story_prompt
 
-        return [build_prompt(list(k)) for k in keyword_sets]
+        return [story_prompt(list(k), config or self.config) for k in keyword_sets]
 
     def _assemble(self, raw: RawGeneration, keywords: Sequence[str], config: Any) -> Any:
         from generator.assemble import assemble_story
@@ -945,7 +945,7 @@ class StoryGenerator:
         raws = sample_batch(
             self.model,
             self.tokenizer,
-            self._prompts(keyword_sets),
+            self._prompts(keyword_sets, config),
             keyword_sets,
             config.sampling(),
             config.schedule(),
@@ -970,7 +970,7 @@ class StoryGenerator:
 
         if seed is not None:
             ctranslate2.set_random_seed(seed)
-        prompts = self._prompts(keyword_sets)
+        prompts = self._prompts(keyword_sets, config)
         started = time.monotonic()
         start_tokens = [
             self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(p, add_special_tokens=False))

@@ -19,11 +19,11 @@ LAZY_COMMANDS: dict[str, str] = {
     "db": "db.cli:db_group",
     "stories": "db.cli:stories_group",
     "keywords": "db.cli:keywords_group",
-    "prepare-data": "generator.cli:prepare_data_command",
-    "train": "generator.cli:train_command",
-    "eval": "generator.cli:eval_command",
-    "export-ct2": "generator.cli:export_ct2_command",
-    "generate": "generator.cli:generate_command",
+    "prepare-data": "generator.cli:prepare_data",
+    "train": "generator.cli:train",
+    "eval": "generator.cli:evaluate",
+    "export-ct2": "generator.cli:export_ct2",
+    "generate": "generator.batch:generate_command",
 }
 
 
