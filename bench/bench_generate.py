@@ -61,11 +61,12 @@ def main() -> None:
         f"{config.max_new_tokens}, {args.n} stories per method"
     )
 
-    def report(name: str, stories: list, tokens: int, seconds: float) -> None:
+    def report(name: str, stories: list, tokens: int, seconds: float) -> float:
         ok = sum(s.status == "approved" for s in stories)
         inc = sum(not s.quality.get("keywords_missing") for s in stories)
         print(
             f"{name:>16}: {len(stories) / seconds * 3600:8.0f} stories/h  "
+            f"({ok / seconds * 3600:8.0f} approved/h)  "
             f"{tokens / seconds:7.0f} tokens/s  ({len(stories)} stories, {tokens} tokens, "
             f"{seconds:.1f}s) keyword inclusion {100 * inc / len(stories):.0f}%, "
             f"pass all checks {100 * ok / len(stories):.0f}%"
@@ -91,6 +92,7 @@ def main() -> None:
                 repetition_penalty=config.repetition_penalty,
                 no_repeat_ngram_size=config.no_repeat_ngram_size,
                 max_new_tokens=config.max_new_tokens,
+                min_new_tokens=config.min_story_tokens,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id,
             )

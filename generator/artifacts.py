@@ -49,6 +49,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts must be readable by services
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -62,6 +63,7 @@ def atomic_write_json(path: Path, payload: Any) -> None:
 def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
     """Move a fully written ``tmp_dir`` to ``final_dir``, replacing any previous version."""
     final_dir = Path(final_dir)
+    os.chmod(tmp_dir, 0o755)  # mkdtemp makes 0700; a non-root service must read the model
     old = None
     if final_dir.exists():
         old = final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}")

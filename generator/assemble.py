@@ -114,7 +114,13 @@ class StoryConfig:
     def live(self) -> StoryConfig:
         """The short-story variant for the live path (~150 words, must fit a few seconds)."""
         data = self.to_dict()
-        data.update(max_new_tokens=210, target_new_tokens=165, min_words=50, max_words=220)
+        data.update(
+            max_new_tokens=230,
+            target_new_tokens=190,
+            min_story_tokens=170,
+            min_words=80,
+            max_words=230,
+        )
         return StoryConfig(**data)
 
     def sampling(self) -> Any:
@@ -270,7 +276,8 @@ def _keyword_regex(keyword: str) -> re.Pattern[str]:
 
 def clean_text(text: str) -> str:
     """Collapse runs of spaces, keep paragraph breaks, drop stray prompt markup."""
-    text = text.replace("\r", "")
+    # Control characters become spaces (deleting them could glue "kite\rm" into "kitem").
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text.replace("\r\n", "\n"))
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n|\n", text)]
     return "\n\n".join(p for p in paragraphs if p)
 

@@ -132,6 +132,14 @@ class TokenTables:
         self.banned_in_title = self.banned_in_story.clone()
         if self.story_id is not None:
             self.banned_in_title[self.story_id] = False
+        # A story opens like the training stories: a capitalised word or a quote ("Once",
+        # "Lily", '"Look'), not a bare keyword - models trained with a keyword loss like to
+        # start with "dragon." right after <|story|>.
+        opens = [
+            bool(t.strip()) and (t.strip()[0].isupper() or t.strip()[0] in "\"'") for t in texts
+        ]
+        self.bad_story_start = ~torch.tensor(opens, dtype=torch.bool)
+        self.bad_story_start[self.eos_id] = True
         self.sentence_end_ids: list[int] = [
             i for i, t in enumerate(texts) if t.strip() in {".", "!", "?", '."', '!"', '?"'}
         ]
@@ -345,6 +353,9 @@ class KeywordGuide:
                 _only(scores, [tables.story_id])
             return
         scores.masked_fill_(tables.banned_in_story, NEG_INF)
+        if state.story_tokens == 0:
+            _keep(scores, ~tables.bad_story_start)
+            return
         if state.story_tokens < self.settings.min_story_tokens and self._tokens_left(state) > 1:
             scores[tables.eos_id] = NEG_INF
         if state.forcing is not None or state.boundary_next:
@@ -838,7 +849,12 @@ class StoryGenerator:
 
                 fix_ct2_config(ct2_path)
                 self.ct2 = ctranslate2.Generator(
-                    str(ct2_path), device="cpu", compute_type="int8", intra_threads=threads or 0
+                    # One thread unless told otherwise: on the shared 2-core box 1 thread gave
+                    # 8.2k tokens/s and the default (all cores) 2.3k, fighting other work.
+                    str(ct2_path),
+                    device="cpu",
+                    compute_type="int8",
+                    intra_threads=threads or 1,
                 )
             except Exception:
                 if engine == "ct2":
@@ -972,9 +988,21 @@ class StoryGenerator:
             ctranslate2.set_random_seed(seed)
         prompts = self._prompts(keyword_sets, config)
         started = time.monotonic()
+        prompt_ids = [self.tokenizer.encode(p, add_special_tokens=False) for p in prompts]
+        # The first story token is sampled here under the same "story opening" rule as the HF
+        # guide (CT2 cannot restrict one step), then CT2 continues.
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        firsts = [
+            [self._sample_restricted(ids, config, np, rng, self.tables.bad_story_start)]
+            if ids and ids[-1] == self.tables.story_id
+            else []
+            for ids in prompt_ids
+        ]
         start_tokens = [
-            self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(p, add_special_tokens=False))
-            for p in prompts
+            self.tokenizer.convert_ids_to_tokens(ids + first)
+            for ids, first in zip(prompt_ids, firsts, strict=True)
         ]
         results = self.ct2.generate_batch(
             start_tokens,
@@ -991,8 +1019,10 @@ class StoryGenerator:
         )
         elapsed = time.monotonic() - started
         raws = []
-        for prompt, keywords, result in zip(prompts, keyword_sets, results, strict=True):
-            ids = list(result.sequences_ids[0])
+        for prompt, keywords, result, first in zip(
+            prompts, keyword_sets, results, firsts, strict=True
+        ):
+            ids = first + list(result.sequences_ids[0])
             finished = bool(ids) and ids[-1] == self.tables.eos_id
             if finished:
                 ids = ids[:-1]
@@ -1131,13 +1161,17 @@ class StoryGenerator:
 
     def _boundary_token(self, ids: list[int], config: Any, np: Any, rng: Any) -> int:
         """Sample the next token among those that do not continue the current word."""
+        return self._sample_restricted(ids, config, np, rng, self.tables.word_continuation)
+
+    def _sample_restricted(
+        self, ids: list[int], config: Any, np: Any, rng: Any, banned_mask: torch.Tensor
+    ) -> int:
+        """One CT2 step done by hand: sample the next token with ``banned_mask`` excluded."""
         tables = self.tables
         logits = np.asarray(self.ct2.forward_batch([ids], return_log_probs=True))[0, -1]
         logits = logits[: tables.vocab_size].astype("float64")
-        banned = (
-            tables.word_continuation.numpy()[: len(logits)]
-            | tables.banned_in_story.numpy()[: len(logits)]
-        )
+        size = len(logits)
+        banned = banned_mask.numpy()[:size] | tables.banned_in_story.numpy()[:size]
         banned[tables.eos_id] = True
         logits[banned] = -np.inf
         top = np.argsort(logits)[::-1][: max(1, config.top_k or 40)]

@@ -54,7 +54,7 @@ def run_arm(
         "--learning_rate",
         str(learning_rate),
         "--lr_scheduler_type",
-        "constant_with_warmup",
+        "cosine",
         "--warmup_steps",
         "10",
         "--keyword_loss_weight",
@@ -111,11 +111,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", default="runs/keyword_experiment")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--keyword-weight", type=float, default=1.0)
     parser.add_argument(
         "--source-weights",
-        default="tinystories=5,snakes=0.6,gutenberg=0.5,books=0.5,grimm_per_story=0.5",
+        default="tinystories=8,snakes=0.4,gutenberg=0.3,books=0.3,grimm_per_story=0.3,aesop=1,"
+        "burgess=0.5",
     )
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--text-file", default=None, help="Held-out text for bits/char.")

@@ -104,6 +104,8 @@ def make_windows(
         body_ids = tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"]
     body = [*body_ids, tokenizer.convert_tokens_to_ids(END_TOKEN)]
     kw_ids = keyword_token_ids(tokenizer, kws, data_args.add_space) if kws else []
+    title_id = tokenizer.convert_tokens_to_ids(TITLE_TOKEN)
+    title_start = prefix_ids.index(title_id) + 1 if title_id in prefix_ids else len(prefix_ids)
     room = data_args.block_size - len(prefix_ids)
     if room < MIN_TAIL_TOKENS:
         prefix_ids = prefix_ids[: data_args.block_size - MIN_TAIL_TOKENS]
@@ -117,7 +119,11 @@ def make_windows(
         ids = prefix_ids + chunk
         labels = list(ids)
         if not data_args.labels_same_as_input:
-            labels[: len(prefix_ids)] = [-100] * len(prefix_ids)
+            # The keywords are given, never predicted. The first window still teaches the title
+            # and the <|story|> token (generation asks the model for both); later windows repeat
+            # the whole prompt as context only.
+            given = title_start if start == 0 else len(prefix_ids)
+            labels[:given] = [-100] * given
         if data_args.mask_nouns and kw_set:
             labels = [
                 -100 if (i >= len(prefix_ids) and t in kw_set) else t for i, t in enumerate(labels)

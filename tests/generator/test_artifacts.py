@@ -69,3 +69,9 @@ def test_publish_model_copies_whole_dir(tiny_model, tiny_tokenizer, tmp_path: Pa
     assert sorted(p.name for p in dst.iterdir()) == sorted(p.name for p in src.iterdir())
     with pytest.raises(FileNotFoundError):
         publish_model(tmp_path / "nothing", tmp_path / "x")
+
+
+def test_saved_model_is_world_readable(tiny_model, tiny_tokenizer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = save_model(tiny_model, tiny_tokenizer, tmp_path / "m", {})
+    assert out.stat().st_mode & 0o755 == 0o755
+    assert (out / META_FILE).stat().st_mode & 0o644 == 0o644

@@ -20,14 +20,20 @@ def _windows(tokenizer, **overrides):  # type: ignore[no-untyped-def]
 def test_every_window_starts_with_the_keyword_prompt(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
     windows = _windows(tiny_tokenizer)
     assert len(windows) > 2
-    for window in windows:
+    title_id = tiny_tokenizer.convert_tokens_to_ids("<|title|>")
+    for index, window in enumerate(windows):
         assert len(window.input_ids) <= 64
         text = tiny_tokenizer.decode(window.input_ids)
         assert text.startswith("<|keywords|>") and STORY_TOKEN in text
         prompt_len = window.story_mask.index(True) + 1
         assert tiny_tokenizer.decode(window.input_ids[:prompt_len]).endswith(STORY_TOKEN)
-        assert set(window.labels[:prompt_len]) == {-100}  # prompt masked by default
-        assert window.labels[prompt_len:] == window.input_ids[prompt_len:]
+        title_at = window.input_ids.index(title_id)
+        assert set(window.labels[: title_at + 1]) == {-100}  # keywords are never targets
+        if index == 0:  # the first window teaches the title and <|story|> ...
+            assert window.labels[title_at + 1 :] == window.input_ids[title_at + 1 :]
+        else:  # ... later windows use the repeated prompt as context only
+            assert set(window.labels[:prompt_len]) == {-100}
+            assert window.labels[prompt_len:] == window.input_ids[prompt_len:]
         assert not window.story_mask[-1]
     first = tiny_tokenizer.decode(windows[0].input_ids)
     kws = first.split("<|title|>")[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,12 +23,15 @@ from db.settings import Settings
 from skill.builder import build_skill
 from skill.services import SkillServices
 
+#: Our own short stories; the shipped catalogue changes whenever the model is retrained.
+FIXTURE_STORIES = Path(__file__).parent.parent / "fixtures" / "handwritten_stories.jsonl"
+
 
 @pytest.fixture
 def seeded(store_session: Callable[[], Session]) -> Callable[[], Session]:
-    """The starter catalogue plus a few awkward stories, inside the test's transaction."""
+    """Fixture stories plus a few awkward ones, inside the test's transaction."""
     with store_session() as session:
-        load_starter_catalogue(session)
+        load_starter_catalogue(session, FIXTURE_STORIES)
         for draft in EXTRA_STORIES:
             store.add_story(session, draft)
         session.commit()
