@@ -19,6 +19,7 @@ unless BEDTIME_REQUIRE_MYSQL=1; BEDTIME_TEST_MYSQL_URL overrides mysql+pymysql:/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -147,11 +148,12 @@ class SkillServer:
         return f"--- server log ---\n{_tail(self.log_path, 80)}"
 
 
-@pytest.fixture(scope="module")
-def skill_server(database_url, tmp_path_factory) -> Iterator[SkillServer]:
-    """Start the web service on a free port; its POST /alexa URL and log."""
+@contextlib.contextmanager
+def _running_server(database_url: str, log_dir: Path,
+                    extra_env: dict[str, str] | None = None) -> Iterator[SkillServer]:
+    """The web service under gunicorn on a free port, as the Dockerfile runs it."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("e2e-server") / "server.log"
+    log_path = log_dir / "server.log"
     env = {
         **os.environ,
         "BEDTIME_DATABASE_URL": database_url,
@@ -160,6 +162,7 @@ def skill_server(database_url, tmp_path_factory) -> Iterator[SkillServer]:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("BEDTIME_LIVE_MODEL", None)
+    env.update(extra_env or {})
     command = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "--workers", "1",
                "--threads", "4", "--timeout", "60", "--no-control-socket",
                "skill.webapp:create_app()"]
@@ -176,6 +179,13 @@ def skill_server(database_url, tmp_path_factory) -> Iterator[SkillServer]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def skill_server(database_url, tmp_path_factory) -> Iterator[SkillServer]:
+    """Start the web service on a free port; its POST /alexa URL and log."""
+    with _running_server(database_url, tmp_path_factory.mktemp("e2e-server")) as server:
+        yield server
 
 
 def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
@@ -285,3 +295,23 @@ def test_bst_yaml_suite(node, skill_server, bespoken_stub, tmp_path):
 def test_fixture_story_is_valid_jsonl():
     records = [json.loads(line) for line in FIXTURE_STORIES.read_text().splitlines() if line]
     assert [r["keywords"] for r in records] == [["rocket", "star"]]
+
+
+SHIPPED_MODEL = ROOT / "generator" / "shipped_model"
+LIVE_SUITE = "virtual-alexa/live.test.js"
+
+
+def test_make_up_a_new_story_live_within_the_deadline(node, tmp_path):
+    """ "make up a new story about a kite" with the shipped model, through the simulator."""
+    for module in ("torch", "transformers", "ctranslate2"):
+        pytest.importorskip(module, reason="live generation needs pip install -e '.[generator]'")
+    url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+    _seed(url)
+    live_env = {"BEDTIME_LIVE_MODEL": str(SHIPPED_MODEL), "BEDTIME_LIVE_DEADLINE_SECONDS": "6"}
+    with _running_server(url, tmp_path, live_env) as server:
+        env = {**os.environ, "BEDTIME_SKILL_URL": server.url, "BEDTIME_SKILL_ID": SKILL_ID}
+        code, output = _run([node, "--test", "--test-reporter=tap", LIVE_SUITE], cwd=E2E_DIR,
+                            env=env, timeout=NODE_SUITE_TIMEOUT)
+        print(output[-4000:])
+        assert code == 0, output[-8000:] + server.log_tail()
+    assert re.search(r"^# pass [1-9]", output, re.MULTILINE), output[-4000:]
