@@ -1007,14 +1007,7 @@ class StoryGenerator:
         results = self.ct2.generate_batch(
             start_tokens,
             max_length=config.max_new_tokens,
-            sampling_topk=config.top_k,
-            sampling_topp=config.top_p,
-            sampling_temperature=config.temperature,
-            repetition_penalty=config.repetition_penalty,
-            no_repeat_ngram_size=config.no_repeat_ngram_size,
-            include_prompt_in_result=False,
-            end_token=END_TOKEN,
-            return_end_token=True,
+            **_ct2_sampling_options(config),
             min_length=min(config.max_new_tokens, config.min_story_tokens + 4),
         )
         elapsed = time.monotonic() - started
@@ -1127,14 +1120,7 @@ class StoryGenerator:
         outputs = self.ct2.generate_batch(
             starts,
             max_length=max(budgets),
-            sampling_topk=config.top_k,
-            sampling_topp=config.top_p,
-            sampling_temperature=config.temperature,
-            repetition_penalty=config.repetition_penalty,
-            no_repeat_ngram_size=config.no_repeat_ngram_size,
-            include_prompt_in_result=False,
-            end_token=END_TOKEN,
-            return_end_token=True,
+            **_ct2_sampling_options(config),
             min_length=max(0, min(min(needs), min(budgets) - 1)),
         )
         for i, output, budget in zip(rows, outputs, budgets, strict=True):
@@ -1241,3 +1227,17 @@ class StoryGenerator:
         if not forms:
             return None
         return story_start + p, list(forms[0])
+
+
+def _ct2_sampling_options(config: Any) -> dict[str, Any]:
+    """The sampling settings every CTranslate2 call shares, so both paths sample alike."""
+    return {
+        "sampling_topk": config.top_k,
+        "sampling_topp": config.top_p,
+        "sampling_temperature": config.temperature,
+        "repetition_penalty": config.repetition_penalty,
+        "no_repeat_ngram_size": config.no_repeat_ngram_size,
+        "include_prompt_in_result": False,
+        "end_token": END_TOKEN,
+        "return_end_token": True,
+    }
