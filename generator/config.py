@@ -119,6 +119,13 @@ class DataArguments:
             "False masks the prompt out of the labels."
         },
     )
+    keyword_skip_tokens: int = field(
+        default=4,
+        metadata={
+            "help": "Opening story tokens the keyword loss ignores, so the model is not rewarded "
+            "for starting the story with a bare keyword."
+        },
+    )
     max_eval_windows: int = field(default=256, metadata={"help": "Cap on validation windows."})
 
     def __post_init__(self) -> None:

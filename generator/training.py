@@ -128,8 +128,11 @@ def make_windows(
             labels = [
                 -100 if (i >= len(prefix_ids) and t in kw_set) else t for i, t in enumerate(labels)
             ]
-        # logits at position t predict token t+1: story targets are t+1 >= len(prefix)
-        story_mask = [len(prefix_ids) - 1 <= t < len(ids) - 1 for t in range(len(ids))]
+        # logits at position t predict token t+1: story targets are t+1 >= len(prefix). The
+        # opening tokens of a story are left out of the keyword loss, or the cheapest way to
+        # "mention" a keyword is to start the story with it ("bunny loved to ...").
+        first = len(prefix_ids) - 1 + (data_args.keyword_skip_tokens if start == 0 else 0)
+        story_mask = [first <= t < len(ids) - 1 for t in range(len(ids))]
         windows.append(Window(ids, labels, story_mask, kw_ids))
     return windows
 

@@ -13,6 +13,7 @@ TEXT = " ".join(f"The fox ran to the moon number {i}." for i in range(40))
 
 
 def _windows(tokenizer, **overrides):  # type: ignore[no-untyped-def]
+    overrides.setdefault("keyword_skip_tokens", 0)
     args = DataArguments(block_size=64, keyword_dropout=0.0, **overrides)
     return make_windows(tokenizer, "The Fox", TEXT, ["fox", "moon"], args, random.Random(0))
 
@@ -38,6 +39,15 @@ def test_every_window_starts_with_the_keyword_prompt(tiny_tokenizer) -> None:  #
     first = tiny_tokenizer.decode(windows[0].input_ids)
     kws = first.split("<|title|>")[0]
     assert first.startswith(build_prompt([k.strip() for k in kws[12:].split(",")], "The Fox"))
+
+
+def test_keyword_loss_skips_the_opening_tokens(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    plain = _windows(tiny_tokenizer)
+    skipped = _windows(tiny_tokenizer, keyword_skip_tokens=4)
+    first = plain[0].story_mask.index(True)
+    assert skipped[0].story_mask.index(True) == first + 4
+    assert skipped[1].story_mask == plain[1].story_mask  # continuations keep every position
+    assert skipped[0].labels == plain[0].labels  # the LM loss is unchanged
 
 
 def test_keyword_ids_are_whole_keywords(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
