@@ -84,16 +84,16 @@ def run_command(host: str, port: int, no_verify: bool) -> None:
     settings = _settings(no_verify)
     try:
         engine = make_engine(settings.database_url)
-        check_database(engine)
-        upgrade_database(engine)
-        with session_factory(engine)() as session:
-            added = load_starter_catalogue(session)
-            session.commit()
+        try:
+            check_database(engine)
+            upgrade_database(engine)
+            with session_factory(engine)() as session:
+                added = load_starter_catalogue(session)
+                session.commit()
+        finally:
+            engine.dispose()
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        if "engine" in locals():
-            engine.dispose()
     click.echo(f"Database ready; {added} starter stories added.")
     _serve(settings, host, port)
 
