@@ -286,7 +286,7 @@ def server_times(engine: Engine, case: Case, queries: int) -> list[float]:
 
 def explain_plans(engine: Engine) -> list[str]:
     """The database's plan for each pick shape: evidence of index range scans, no full scans."""
-    from db.store import _pick_statement
+    from db.store.choosing import _pick_statement
 
     params = {"k0": 1, "k1": 2, "locale": "en-US", "listener": LISTENER, "start": 2**30}
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "

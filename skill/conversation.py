@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db import store
-from db.keywords import normalize_keyword
 from skill.i18n import Translator
 from skill.ssml import PARAGRAPH_BREAK, Speech, split_story
 
@@ -195,12 +194,15 @@ class Conversation:
     # ----------------------------------------------------------------- keywords
     def resolve(self, spoken: Sequence[SpokenKeyword]) -> list[tuple[str, str]]:
         """(lemma, words to say) for each usable slot value, duplicates removed."""
-        resolved: list[tuple[str, str]] = []
-        for value in spoken:
-            text = value.canonical or value.said
-            lemma = store.resolve_keyword(self.session, text) or normalize_keyword(text)
-            if lemma and lemma not in [known for known, _ in resolved]:
-                resolved.append((lemma, value.said or value.canonical or lemma))
+        return [(match.lemma, said) for match, said in self._resolve(spoken)]
+
+    def _resolve(self, spoken: Sequence[SpokenKeyword]) -> list[tuple[store.KeywordMatch, str]]:
+        """The keywords of this turn, read from the store once and handed on to choosing."""
+        texts = [value.canonical or value.said for value in spoken]
+        resolved: list[tuple[store.KeywordMatch, str]] = []
+        for value, match in zip(spoken, store.resolve_keywords(self.session, texts), strict=True):
+            if match is not None and match.lemma not in [known.lemma for known, _ in resolved]:
+                resolved.append((match, value.said or value.canonical or match.lemma))
         return resolved
 
     def _queue_generation(self, keywords: Sequence[str]) -> None:
@@ -238,25 +240,28 @@ class Conversation:
 
     def tell(self, spoken: Sequence[SpokenKeyword]) -> Reply:
         """Tell a story about what was asked (or a surprise when nothing usable was said)."""
-        resolved = self.resolve(spoken)
-        return self.tell_about([lemma for lemma, _ in resolved],
+        resolved = self._resolve(spoken)
+        return self.tell_about([match for match, _ in resolved],
                                [said for _, said in resolved])
 
-    def tell_about(self, keywords: Sequence[str], said: Sequence[str] | None = None,
-                   always_queue: bool = False) -> Reply:
-        """Choose and start a story; queue a new one when we had nothing unheard to offer."""
-        keywords = list(keywords)
-        wanted = self._.join(list(said)) if said else self._say_topics(keywords)
+    def tell_about(self, keywords: Sequence[str] | Sequence[store.KeywordMatch],
+                   said: Sequence[str] | None = None, always_queue: bool = False) -> Reply:
+        """Choose and start a story; queue a new one when we had nothing unheard to offer.
+
+        ``keywords`` are lemmas, or this turn's matches from :meth:`_resolve` (not read again).
+        """
         choice = store.choose_story(self.session, keywords, self.state.listener_key,
                                     self.locale, rng=self.rng)
+        lemmas = [k.lemma if isinstance(k, store.KeywordMatch) else k for k in keywords]
+        wanted = self._.join(list(said)) if said else self._say_topics(lemmas)
         story = choice.story
         if always_queue or choice.match in ("heard", "partial", "none"):
-            self._queue_generation(keywords)
+            self._queue_generation(lemmas)
         if story is None:
-            suggestions = [s for s in choice.suggestions if s not in keywords]
-            suggestions = suggestions[:TOPIC_SUGGESTIONS] or self._suggestions(keywords)
+            suggestions = [s for s in choice.suggestions if s not in lemmas]
+            suggestions = suggestions[:TOPIC_SUGGESTIONS] or self._suggestions(lemmas)
             self.state.pending = PENDING_TOPIC
-            if not keywords:
+            if not lemmas:
                 return Reply(Speech().say(self._("no_stories")), end_session=True)
             if not suggestions:
                 return Reply(Speech().say(self._("unknown_topic_no_suggestions", wanted=wanted)),
@@ -264,17 +269,17 @@ class Conversation:
             listed = self._say_topics(suggestions)
             return Reply(Speech().say(self._("unknown_topic", wanted=wanted, suggestions=listed)),
                          reprompt=self._("suggestion_reprompt", suggestions=listed))
-        if not keywords:
+        if not lemmas:
             intro = self._("story_intro_surprise", title=story.title)
         elif choice.match == "partial":
-            topic = self._say_topics([k for k in keywords if k in story.keywords] or keywords[:1])
+            topic = self._say_topics([k for k in lemmas if k in story.keywords] or lemmas[:1])
             intro = self._("story_intro_partial", wanted=wanted, topic=topic, title=story.title)
         elif choice.match == "heard":
             intro = self._("story_intro_heard", topic=wanted, title=story.title)
         else:
             intro = self._("story_intro", title=story.title)
-        self.state.last_keywords = keywords
-        return self._deliver(story, 0, intro, keywords=keywords, fresh=True)
+        self.state.last_keywords = lemmas
+        return self._deliver(story, 0, intro, keywords=lemmas, fresh=True)
 
     def _deliver(self, story: store.StoryView, part: int, intro: str | None,
                  keywords: Sequence[str] | None = None, fresh: bool = False,
@@ -431,8 +436,9 @@ class Conversation:
         ``generate`` returns an object with ``title``/``text`` (and optionally ``story_id``) or
         None when the model missed its deadline, in which case a stored story is told instead.
         """
-        resolved = self.resolve(spoken)
-        keywords = [lemma for lemma, _ in resolved]
+        resolved = self._resolve(spoken)
+        matches = [match for match, _ in resolved]
+        keywords = [match.lemma for match in matches]
         said = [words for _, words in resolved]
         wanted = self._.join(said)
         if not keywords:
@@ -444,7 +450,7 @@ class Conversation:
             announce(self._("new_story_thinking", wanted=wanted))
         story = generate(keywords)
         if story is None or not getattr(story, "text", None):
-            return self._live_fallback(keywords, said)
+            return self._live_fallback(matches, said)
         story_id = getattr(story, "story_id", None) or self._store_live(story)
         return self._tell_live(keywords, str(getattr(story, "title", "") or wanted),
                                str(story.text), story_id)
@@ -502,7 +508,7 @@ class Conversation:
                      card_text=truncate(text, CARD_MAX_CHARS, self._("card_more")),
                      display=Display(title, parts[0], 1, 1))
 
-    def _live_fallback(self, keywords: list[str], said: list[str]) -> Reply:
+    def _live_fallback(self, keywords: list[store.KeywordMatch], said: list[str]) -> Reply:
         """The live model was too slow or failed: queue it and tell a stored story instead."""
         reply = self.tell_about(keywords, said, always_queue=True)
         reply.speech.fragments.insert(0, Speech().say(self._("new_story_too_slow")).ssml())

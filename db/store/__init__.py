@@ -1,0 +1,91 @@
+"""The story store's API: plain functions over a Session, no Alexa types.
+
+One module per part of the store, one import surface (``from db.store import choose_story``):
+
+* :mod:`db.store.keywords` resolves what a listener said to canonical keywords (synonyms too)
+  and lists the keywords that have stories;
+* :mod:`db.store.stories` adds, reviews and reads stories;
+* :mod:`db.store.choosing` picks a story for a listener with index range scans only;
+* :mod:`db.store.listeners` keeps hashed listeners' attributes and play history;
+* :mod:`db.store.queue` records demand for stories we lack and hands it to generator workers.
+
+Transactions: functions flush but do not commit, so a caller can make several calls atomic
+(e.g. ``add_story`` + ``complete_generation_request``) and commit once. The one exception is
+:func:`claim_generation_requests`, which commits so the claim is visible to other workers and its
+row locks are released at once.
+
+Listener ids: every function taking a listener id accepts either the sha256 key from
+:func:`hash_listener_id` or a raw id, which is hashed first, so raw ids never reach the database.
+"""
+
+from __future__ import annotations
+
+from db.store.choosing import PICK_SAMPLE, SUGGESTION_COUNT, Match, StoryChoice, choose_story
+from db.store.keywords import (
+    KeywordMatch,
+    add_synonym,
+    keyword_catalogue,
+    known_keywords,
+    resolve_keyword,
+    resolve_keywords,
+)
+from db.store.listeners import (
+    delete_listener,
+    hash_listener_id,
+    load_listener_attributes,
+    record_play,
+    save_listener_attributes,
+)
+from db.store.queue import (
+    CLAIM_TIMEOUT,
+    MAX_ATTEMPTS,
+    claim_generation_requests,
+    complete_generation_request,
+    pending_generation_count,
+    request_generation,
+)
+from db.store.stories import (
+    StoryDraft,
+    StoryView,
+    add_story,
+    content_hash,
+    get_story,
+    iter_stories,
+    list_stories,
+    refresh_keyword_counts,
+    review_story,
+)
+
+__all__ = [
+    "CLAIM_TIMEOUT",
+    "MAX_ATTEMPTS",
+    "PICK_SAMPLE",
+    "SUGGESTION_COUNT",
+    "KeywordMatch",
+    "Match",
+    "StoryChoice",
+    "StoryDraft",
+    "StoryView",
+    "add_story",
+    "add_synonym",
+    "choose_story",
+    "claim_generation_requests",
+    "complete_generation_request",
+    "content_hash",
+    "delete_listener",
+    "get_story",
+    "hash_listener_id",
+    "iter_stories",
+    "keyword_catalogue",
+    "known_keywords",
+    "list_stories",
+    "load_listener_attributes",
+    "pending_generation_count",
+    "record_play",
+    "refresh_keyword_counts",
+    "request_generation",
+    "resolve_keyword",
+    "resolve_keywords",
+    "review_story",
+    "save_listener_attributes",
+]

@@ -1,0 +1,203 @@
+"""The generation queue: demand for stories we lack, claimed by generator workers."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import (
+    Engine,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from db.keywords import normalize_keywords
+from db.models import (
+    GenerationRequest,
+    RequestStatus,
+    _utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+#: A generation request is retried at most this many times.
+MAX_ATTEMPTS = 5
+#: A claim older than this is considered abandoned (worker died) and may be claimed again.
+CLAIM_TIMEOUT = timedelta(hours=1)
+
+
+def _keyword_key(lemmas: Sequence[str]) -> str:
+    return "|".join(lemmas)
+
+
+def request_generation(session: Session, keywords: Sequence[str], locale: str) -> GenerationRequest:
+    """Record that a listener wanted a story about ``keywords``: upsert, demand_count += 1.
+
+    A done or failed request is reopened (pending): the demand shows the catalogue still lacks it.
+    """
+    lemmas = sorted(set(normalize_keywords(list(keywords))))
+    if not lemmas:
+        raise ValueError("a generation request needs at least one keyword")
+    key = _keyword_key(lemmas)
+    if len(key) > 255:
+        raise ValueError("too many or too long keywords for one request")
+    table = GenerationRequest.__table__
+    now = _utcnow()
+    values = {
+        "keywords_key": key,
+        "keywords": lemmas,
+        "locale": locale,
+        "demand_count": 1,
+        "status": RequestStatus.PENDING.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    status_after = case(
+        (
+            table.c.status.in_([RequestStatus.DONE.value, RequestStatus.FAILED.value]),
+            RequestStatus.PENDING.value,
+        ),
+        else_=table.c.status,
+    )
+    dialect = session.get_bind().dialect.name
+    if dialect in {"mysql", "mariadb"}:
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        stmt = mysql_insert(table).values(**values)
+        # Assignment order matters on MySQL: status is computed from the old row first.
+        stmt = stmt.on_duplicate_key_update(
+            [
+                ("status", status_after),
+                ("demand_count", table.c.demand_count + 1),
+                ("updated_at", now),
+            ]
+        )
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["keywords_key", "locale"],
+            set_={
+                "status": status_after,
+                "demand_count": table.c.demand_count + 1,
+                "updated_at": now,
+            },
+        )
+    session.execute(stmt)
+    request = session.scalars(
+        select(GenerationRequest)
+        .where(GenerationRequest.keywords_key == key, GenerationRequest.locale == locale)
+        .execution_options(populate_existing=True)
+    ).one()
+    log.info("generation wanted for %s (%s), demand now %d", lemmas, locale, request.demand_count)
+    return request
+
+
+def claim_generation_requests(
+    session: Session, worker_id: str, limit: int
+) -> list[GenerationRequest]:
+    """Claim up to ``limit`` pending requests, most demanded first, and COMMIT the claim.
+
+    MySQL/MariaDB: ``SELECT ... FOR UPDATE SKIP LOCKED`` under READ COMMITTED (no gap locks),
+    so concurrent workers never claim the same row and never wait for each other; a deadlock
+    reported by InnoDB is retried. SQLite: a no-op UPDATE first takes the database write lock
+    (BEGIN IMMEDIATE-style), serialising claimers. Claims older than CLAIM_TIMEOUT (dead
+    worker) are claimable again. Call it with a session that has no unsaved work.
+    """
+    if limit <= 0:
+        return []
+    for attempt in range(1, _CLAIM_RETRIES + 1):
+        try:
+            claimed = _claim_once(session, worker_id, limit)
+        except OperationalError as exc:
+            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+            session.rollback()
+            if code not in _MYSQL_RETRYABLE or attempt == _CLAIM_RETRIES:
+                raise
+            log.warning("claim by %s hit MySQL error %s; retry %d", worker_id, code, attempt)
+            time.sleep(0.01 * attempt * random.random())
+            continue
+        if claimed:
+            log.info("worker %s claimed requests %s", worker_id, [r.id for r in claimed])
+        return claimed
+    return []  # pragma: no cover - the loop returns or raises
+
+
+_CLAIM_RETRIES = 5
+# InnoDB deadlock / lock wait timeout: the transaction was rolled back, trying again is safe.
+_MYSQL_RETRYABLE = {1213, 1205}
+
+
+def _claim_once(session: Session, worker_id: str, limit: int) -> list[GenerationRequest]:
+    now = _utcnow()
+    claimable = or_(
+        GenerationRequest.status == RequestStatus.PENDING.value,
+        and_(
+            GenerationRequest.status == RequestStatus.CLAIMED.value,
+            GenerationRequest.claimed_at < now - CLAIM_TIMEOUT,
+        ),
+    )
+    stmt = (
+        select(GenerationRequest)
+        .where(claimable, GenerationRequest.attempts < MAX_ATTEMPTS)
+        .order_by(GenerationRequest.demand_count.desc(), GenerationRequest.id)
+        .limit(limit)
+    )
+    bind = session.get_bind()
+    dialect = bind.dialect.name
+    if dialect in {"mysql", "mariadb"}:
+        if isinstance(bind, Engine) and not session.in_transaction():
+            session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        stmt = stmt.with_for_update(skip_locked=True)
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE generation_requests SET status = status WHERE 0"))
+    else:  # pragma: no cover - other engines: plain row locks
+        stmt = stmt.with_for_update()
+    claimed = list(session.scalars(stmt.execution_options(populate_existing=True)))
+    for request in claimed:
+        request.status = RequestStatus.CLAIMED.value
+        request.claimed_by = worker_id[:200]
+        request.claimed_at = now
+        request.attempts += 1
+    session.commit()
+    return claimed
+
+
+def complete_generation_request(
+    session: Session, request_id: int, story_id: int | None, error: str | None = None
+) -> GenerationRequest:
+    """Mark a claimed request done (with the story made) or failed (with the error). No commit."""
+    request = session.get(GenerationRequest, request_id)
+    if request is None:
+        raise LookupError(f"no generation request with id {request_id}")
+    if error is not None or story_id is None:
+        request.status = RequestStatus.FAILED.value
+        request.last_error = (error or "no story produced")[:4000]
+        log.warning("generation request %s failed: %s", request_id, request.last_error)
+    else:
+        request.status = RequestStatus.DONE.value
+        request.story_id = story_id
+        request.last_error = None
+    session.flush()
+    return request
+
+
+def pending_generation_count(session: Session) -> int:
+    """How many requests are waiting (for status displays)."""
+    return (
+        session.scalar(
+            select(func.count()).where(GenerationRequest.status == RequestStatus.PENDING.value)
+        )
+        or 0
+    )
