@@ -46,9 +46,10 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from generator.assemble import StoryConfig, assemble_story, story_prompt
     from generator.batch import read_keyword_file
-    from generator.decoding import StoryGenerator
+    from generator.generation.assemble import assemble_story, story_prompt
+    from generator.generation.config import StoryConfig
+    from generator.generation.story_generator import StoryGenerator
 
     words = read_keyword_file()
     rng = random.Random(args.seed)

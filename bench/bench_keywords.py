@@ -36,7 +36,7 @@ def keyword_sets(n: int, seed: int) -> list[list[str]]:
 
 def first_sentence_share(text: str, keywords: list[str]) -> float | None:
     """Share of keywords whose first mention is inside the story's first sentence."""
-    from generator.assemble import keyword_in_text
+    from generator.generation.assemble import keyword_in_text
 
     match = re.search(r"[.!?][\"')]*\s", text)
     first = text[: match.end()] if match else text
@@ -59,8 +59,10 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from generator.assemble import StoryConfig, assemble_story, keyword_in_text, story_prompt
-    from generator.decoding import StoryGenerator, bits_per_char, sample_batch
+    from generator.generation.assemble import assemble_story, keyword_in_text, story_prompt
+    from generator.generation.config import StoryConfig
+    from generator.generation.sampling import bits_per_char, sample_batch
+    from generator.generation.story_generator import StoryGenerator
 
     config = StoryConfig.from_json(args.config) if args.config else StoryConfig()
     gen = StoryGenerator(args.model, config, engine="hf", threads=args.threads)
@@ -102,8 +104,7 @@ def main() -> None:
                     gen.tokenizer,
                     prompts,
                     chunk,
-                    config.sampling(),
-                    config.schedule(),
+                    config,
                     enforce_keywords=enforce,
                     seed=args.seed + start,
                 )

@@ -142,9 +142,9 @@ def resolve_model_path(path_or_id: str | Path, session: Any = None) -> Path:
         return candidate
     if str(path_or_id) == SHIPPED_MODEL_ID:
         return SHIPPED_MODEL_DIR
-    from generator.registry import lookup_artifact_path  # lazy: needs the db package
+    from db.generation_jobs import model_artifact_path  # lazy: the store, only for names
 
-    found = lookup_artifact_path(str(path_or_id), session=session)
+    found = model_artifact_path(str(path_or_id), session=session)
     if found is None:
         raise FileNotFoundError(
             f"{path_or_id!r} is neither a model directory nor a registered model name"

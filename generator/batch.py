@@ -39,6 +39,8 @@ from typing import Any
 
 import click
 
+from db.generation_jobs import APPROVED, PENDING, REJECTED
+
 logger = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -143,24 +145,6 @@ def keyword_pairs(
     return pairs
 
 
-def approved_counts(session: Any) -> Counter[tuple[str, ...]]:
-    """Approved (or pending-review) stories per exact keyword set, from the store."""
-    from sqlalchemy import select
-
-    from db.models import Keyword, ReviewStatus, Story, StoryKeyword
-
-    rows = session.execute(
-        select(StoryKeyword.story_id, Keyword.lemma)
-        .join(Keyword, Keyword.id == StoryKeyword.keyword_id)
-        .join(Story, Story.id == StoryKeyword.story_id)
-        .where(Story.review_status.in_([ReviewStatus.APPROVED.value, ReviewStatus.PENDING.value]))
-    ).all()
-    by_story: dict[int, list[str]] = {}
-    for story_id, lemma in rows:
-        by_story.setdefault(story_id, []).append(lemma)
-    return Counter(tuple(sorted(lemmas)) for lemmas in by_story.values())
-
-
 def build_plan(
     keywords: Sequence[str],
     per_set: int,
@@ -210,12 +194,10 @@ def shard(jobs: Iterable[Job], index: int, count: int) -> list[Job]:
 
 def model_record_id(session: Any, generator: Any) -> int | None:
     """The registry row of the model (registered if missing) so stories link to their model."""
-    from sqlalchemy import select
-
-    from db.models import ModelRecord
+    from db.generation_jobs import find_model
 
     name = generator.model_name
-    found = session.scalar(select(ModelRecord).where(ModelRecord.name == name))
+    found = find_model(session, name)
     if found is None:
         from generator.registry import register_model
 
@@ -235,38 +217,22 @@ def store_story(
     locale: str = "en-US",
 ) -> None:
     """One story (and its request's completion) in one transaction."""
-    from db.store import add_story, complete_generation_request
+    from db.generation_jobs import record_generated_story
 
     with session_factory() as session:
         try:
-            draft = story.to_draft(model_id=model_id, locale=locale)
-            before = session.scalar(_hash_exists(story))
-            stored = add_story(session, draft)
-            if before:
-                summary.duplicates += 1
-            if job.request_id is not None:
-                ok = stored.review_status != "rejected"
-                complete_generation_request(
-                    session,
-                    job.request_id,
-                    stored.id if ok else None,
-                    None if ok else (story.rejection_reason or "rejected"),
-                )
-                if ok:
-                    summary.requests_done += 1
+            stored = record_generated_story(
+                session,
+                story.to_draft(model_id=model_id, locale=locale),
+                job.request_id,
+                story.rejection_reason,
+            )
+            summary.duplicates += stored.duplicate
+            summary.requests_done += stored.request_done
             session.commit()
         except BaseException:
             session.rollback()
             raise
-
-
-def _hash_exists(story: Any) -> Any:
-    from sqlalchemy import exists, select
-
-    from db.models import Story
-    from db.store import content_hash
-
-    return select(exists().where(Story.content_hash == content_hash(story.title, story.text)))
 
 
 def run_batch(
@@ -293,6 +259,7 @@ def run_batch(
     """Generate what the plan still lacks; see the module docstring."""
     from tqdm import tqdm
 
+    from db.generation_jobs import approved_counts
     from db.store import claim_generation_requests, complete_generation_request, known_keywords
 
     summary = BatchSummary(engine=generator.engine)
@@ -348,7 +315,7 @@ def run_batch(
                     if job.request_id
                     else budget.get(tuple(sorted(job.keywords)), max_attempts)
                 )
-                if story.status == "rejected":
+                if story.status == REJECTED:
                     summary.rejected += 1
                     summary.reasons[_reason_class(story.rejection_reason)] += 1
                     retry = attempts[budget_key] < limit
@@ -362,8 +329,8 @@ def run_batch(
                         bar.total += 1
                 else:
                     store_story(session_factory, story, job, model_id, summary, locale)
-                    summary.approved += story.status == "approved"
-                    summary.pending += story.status == "pending"
+                    summary.approved += story.status == APPROVED
+                    summary.pending += story.status == PENDING
                     summary.keywords_covered.update(job.keywords)
                 bar.update(1)
             summary.seconds = time.monotonic() - started
@@ -426,12 +393,9 @@ def export_catalogue(
     With ``keep_handwritten``, lines of an existing file whose source is not "generated" (the
     hand-written starter stories) are kept at the top. Returns the generated stories written.
     """
-    from sqlalchemy import select
-
-    from db.models import ModelRecord, ReviewStatus, Story, StorySource
+    from db.generation_jobs import generated_catalogue
     from generator.artifacts import atomic_write_text
 
-    lines: list[str] = []
     kept: list[str] = []
     if keep_handwritten and Path(out_path).exists():
         for line in Path(out_path).read_text(encoding="utf-8").splitlines():
@@ -442,29 +406,8 @@ def export_catalogue(
             if isinstance(record, dict) and record.get("source") not in (None, "generated"):
                 kept.append(line)
     with session_factory() as session:
-        stmt = (
-            select(Story)
-            .where(
-                Story.review_status == ReviewStatus.APPROVED.value,
-                Story.source == StorySource.GENERATED.value,
-            )
-            .order_by(Story.id)
-        )
-        if model_name:
-            stmt = stmt.join(ModelRecord, ModelRecord.id == Story.model_id).where(
-                ModelRecord.name == model_name
-            )
-        for story in session.scalars(stmt):
-            record = {
-                "title": story.title,
-                "text": story.text,
-                "keywords": story.keyword_lemmas,
-                "source": "generated",
-                "status": "approved",
-                "locale": story.locale,
-                "model": story.model.name if story.model is not None else model_name,
-            }
-            lines.append(json.dumps(record, ensure_ascii=False))
+        records = generated_catalogue(session, model_name)
+    lines = [json.dumps(record, ensure_ascii=False) for record in records]
     atomic_write_text(out_path, "".join(line + "\n" for line in kept + lines))
     return len(lines)
 
@@ -599,7 +542,7 @@ def generate_command(
     """Generate stories for the catalogue and the listener-demand queue (safe to re-run)."""
     from db.engine import DatabaseUnavailable, check_database, make_engine, session_factory
     from db.settings import Settings
-    from generator.assemble import StoryConfig
+    from generator.generation.config import StoryConfig
 
     settings = Settings.from_env()
     if not no_progress:
@@ -616,7 +559,7 @@ def generate_command(
         raise click.ClickException(str(exc)) from exc
     factory = session_factory(engine_db)
     config = StoryConfig.from_json(config_path) if config_path else StoryConfig()
-    from generator.decoding import StoryGenerator
+    from generator.generation.story_generator import StoryGenerator
 
     generator = StoryGenerator(
         model_path,

@@ -156,17 +156,18 @@ def evaluate(
     torch.set_num_threads(threads)
     from generator.artifacts import atomic_write_json, resolve_model_path
     from generator.artifacts import update_meta as write_meta
-    from generator.evaluate import GenerationSettings, run_evaluation
+    from generator.evaluate import EVAL_CONFIG, run_evaluation
 
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    config = EVAL_CONFIG.replace(max_new_tokens=max_new_tokens, temperature=temperature)
     report = run_evaluation(
         model,
         text_file,
         dataset_path,
         n_prompts if dataset_path else 0,
         max_documents,
-        settings,
+        config,
         backend=backend,
+        seed=seed,
     )
     path = Path(report_path) if report_path else resolve_model_path(model) / "eval_report.json"
     atomic_write_json(path, report)
@@ -201,7 +202,7 @@ def evaluate(
 def export_ct2(model_dir: str, quantization: str) -> None:
     """Convert MODEL_DIR to CTranslate2 (MODEL_DIR/ct2/) for fast CPU generation."""
     _setup_logging(False)
-    from generator.export import export_ct2 as convert
+    from generator.generation.ct2 import export_ct2 as convert
 
     click.echo(f"exported to {convert(model_dir, quantization)}")
 

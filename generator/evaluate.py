@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from generator.generation.config import StoryConfig
 from generator.keywords import keyword_included, lemmas_in_text, words
 from generator.prompting import END_TOKEN, STORY_TOKEN, build_prompt, parse_generation
 
@@ -94,14 +95,13 @@ def bits_per_char(
     }
 
 
-@dataclass
-class GenerationSettings:
-    max_new_tokens: int = 256
-    temperature: float = 0.8
-    top_k: int = 40
-    top_p: float = 0.95
-    repetition_penalty: float = 1.1
-    seed: int = 0
+#: What ``bedtime eval`` samples with: the story config's sampling with a 256-token budget. Only
+#: the sampling knobs (temperature, top-k/p, repetition penalty, max_new_tokens) apply here:
+#: evaluation measures the model itself, without the keyword guide or acceptance checks.
+EVAL_CONFIG = StoryConfig(max_new_tokens=256)
+
+
+_EVAL_SAMPLING_FIELDS = ("max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty")
 
 
 @dataclass
@@ -117,7 +117,7 @@ class GeneratedStory:
 
 @torch.no_grad()
 def generate_story(
-    model: torch.nn.Module, tokenizer: Any, keywords: Sequence[str], settings: GenerationSettings
+    model: torch.nn.Module, tokenizer: Any, keywords: Sequence[str], config: StoryConfig
 ) -> GeneratedStory:
     """Sample one story for ``keywords`` (batch of one: no padding pitfalls)."""
     prompt = build_prompt(keywords)
@@ -126,11 +126,11 @@ def generate_story(
     output = model.generate(
         **inputs,
         do_sample=True,
-        max_new_tokens=settings.max_new_tokens,
-        temperature=settings.temperature,
-        top_k=settings.top_k,
-        top_p=settings.top_p,
-        repetition_penalty=settings.repetition_penalty,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        top_k=config.top_k,
+        top_p=config.top_p,
+        repetition_penalty=config.repetition_penalty,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
@@ -154,8 +154,9 @@ def generate_stories_ct2(
     model_dir: str | Path,
     tokenizer: Any,
     keyword_sets: Sequence[Sequence[str]],
-    settings: GenerationSettings,
+    config: StoryConfig,
     batch_size: int = 16,
+    seed: int = 0,
 ) -> list[GeneratedStory]:
     """Sample stories with the CTranslate2 int8 export (``<model_dir>/ct2``, made if missing).
 
@@ -164,12 +165,12 @@ def generate_stories_ct2(
     """
     import ctranslate2
 
-    from generator.export import CT2_SUBDIR, export_ct2
+    from generator.generation.ct2 import CT2_SUBDIR, export_ct2
 
     ct2_dir = Path(model_dir) / CT2_SUBDIR
     if not (ct2_dir / "model.bin").exists():
         export_ct2(model_dir)
-    ctranslate2.set_random_seed(settings.seed)
+    ctranslate2.set_random_seed(seed)
     generator = ctranslate2.Generator(str(ct2_dir), device="cpu", compute_type="int8")
     prompts = [
         tokenizer.convert_ids_to_tokens(
@@ -181,11 +182,11 @@ def generate_stories_ct2(
     results = generator.generate_batch(
         prompts,
         max_batch_size=batch_size,
-        max_length=settings.max_new_tokens,
-        sampling_topk=settings.top_k,
-        sampling_topp=settings.top_p,
-        sampling_temperature=settings.temperature,
-        repetition_penalty=settings.repetition_penalty,
+        max_length=config.max_new_tokens,
+        sampling_topk=config.top_k,
+        sampling_topp=config.top_p,
+        sampling_temperature=config.temperature,
+        repetition_penalty=config.repetition_penalty,
         include_prompt_in_result=False,
         end_token=tokenizer.eos_token,
         return_end_token=True,
@@ -251,9 +252,10 @@ def evaluate_generation(
     model: torch.nn.Module,
     tokenizer: Any,
     keyword_sets: Sequence[Sequence[str]],
-    settings: GenerationSettings,
+    config: StoryConfig,
     progress: bool = True,
     ct2_model_dir: str | Path | None = None,
+    seed: int = 0,
 ) -> tuple[dict[str, Any], list[GeneratedStory]]:
     """Generate one story per keyword set; inclusion, diversity, repetition and speed.
 
@@ -263,12 +265,12 @@ def evaluate_generation(
     from tqdm import tqdm
 
     if ct2_model_dir is not None:
-        stories = generate_stories_ct2(ct2_model_dir, tokenizer, keyword_sets, settings)
+        stories = generate_stories_ct2(ct2_model_dir, tokenizer, keyword_sets, config, seed=seed)
     else:
-        torch.manual_seed(settings.seed)
+        torch.manual_seed(seed)
         model.eval()
         stories = [
-            generate_story(model, tokenizer, kws, settings)
+            generate_story(model, tokenizer, kws, config)
             for kws in tqdm(keyword_sets, desc="generate", disable=not progress)
         ]
     flags = [flag for s in stories for flag in s.included]
@@ -299,20 +301,24 @@ def run_evaluation(
     dataset_path: str | Path | None = None,
     n_prompts: int = 50,
     max_documents: int | None = None,
-    settings: GenerationSettings | None = None,
+    config: StoryConfig | None = None,
     progress: bool = True,
     backend: str = "ct2",
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Everything ``bedtime eval`` reports, as one JSON-able dict."""
     from generator.artifacts import load_model
 
     torch.manual_seed(0)
     loaded = load_model(model_path)
-    settings = settings or GenerationSettings()
+    config = config or EVAL_CONFIG
     report: dict[str, Any] = {
         "model_path": str(loaded.path),
         "n_params": loaded.meta.get("n_params"),
-        "generation_settings": asdict(settings),
+        "generation_settings": {
+            **{k: getattr(config, k) for k in _EVAL_SAMPLING_FIELDS},
+            "seed": seed,
+        },
     }
     block = int(getattr(loaded.model.config, "n_positions", 256))
     if text_file is not None:
@@ -328,14 +334,15 @@ def run_evaluation(
             time.perf_counter() - start
         )
     if dataset_path is not None and n_prompts > 0:
-        sets = keyword_sets_from_dataset(dataset_path, n_prompts, seed=settings.seed)
+        sets = keyword_sets_from_dataset(dataset_path, n_prompts, seed=seed)
         metrics, stories = evaluate_generation(
             loaded.model,
             loaded.tokenizer,
             sets,
-            settings,
+            config,
             progress=progress,
             ct2_model_dir=loaded.path if backend == "ct2" else None,
+            seed=seed,
         )
         metrics["backend"] = backend
         report["generation"] = metrics

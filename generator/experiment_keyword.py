@@ -89,7 +89,7 @@ def score(
     max_documents: int,
     seed: int,
 ) -> dict[str, Any]:
-    from generator.evaluate import GenerationSettings, run_evaluation
+    from generator.evaluate import EVAL_CONFIG, run_evaluation
 
     report = run_evaluation(
         model_dir,
@@ -97,8 +97,9 @@ def score(
         dataset,
         n_prompts,
         max_documents,
-        GenerationSettings(max_new_tokens=200, seed=seed),
+        EVAL_CONFIG.replace(max_new_tokens=200),
         progress=False,
+        seed=seed,
     )
     report.pop("samples", None)
     return report

@@ -21,7 +21,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
-from generator.assemble import APPROVED, GeneratedStory, StoryConfig
+from generator.generation.assemble import APPROVED, GeneratedStory
+from generator.generation.config import StoryConfig
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class LiveStoryteller:
             if self._factory is not None:
                 self._generator = self._factory()
             else:
-                from generator.decoding import StoryGenerator
+                from generator.generation.story_generator import StoryGenerator
 
                 self._generator = StoryGenerator(
                     self.model_path, self.config, engine=self.engine, threads=self.threads

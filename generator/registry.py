@@ -1,24 +1,16 @@
-"""Register trained models in the store's ``models`` table (``db.models.ModelRecord``).
+"""Register trained models in the store's models registry (``db.models.ModelRecord``).
 
-``db`` belongs to the store; it is imported lazily so the generator works (and its tests run)
-without a database, and so importing this module never needs SQLAlchemy models to exist.
+The queries belong to the store (:mod:`db.generation_jobs`); this module only turns a saved
+model directory (its ``bedtime_model.json``) into a registry row. ``db`` is imported lazily so
+importing this module needs no database.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from generator.artifacts import read_meta
-
-logger = logging.getLogger(__name__)
-
-
-def _model_record_class() -> Any:
-    from db.models import ModelRecord  # type: ignore[import-not-found]
-
-    return ModelRecord
 
 
 def register_model(
@@ -34,55 +26,26 @@ def register_model(
     Missing fields come from the directory's ``bedtime_model.json``. The caller owns the
     transaction (commit/rollback), as everywhere in the store.
     """
-    from sqlalchemy import select
+    from db.generation_jobs import save_model_record
 
-    record_cls = _model_record_class()
     meta = read_meta(model_dir)
-    values = {
-        "model_class": model_class or meta.get("model_class", "GPT2LMHeadModel"),
-        "hyperparameters": hyperparameters
+    return save_model_record(
+        session,
+        name,
+        model_class=model_class or meta.get("model_class", "GPT2LMHeadModel"),
+        hyperparameters=hyperparameters
         if hyperparameters is not None
         else meta.get("hyperparameters", {}),
-        "artifact_path": str(Path(model_dir).resolve()),
-        "metrics": metrics if metrics is not None else meta.get("metrics", {}),
-    }
-    record = session.scalars(select(record_cls).where(record_cls.name == name)).first()
-    if record is None:
-        record = record_cls(name=name, **values)
-        session.add(record)
-    else:
-        for key, value in values.items():
-            setattr(record, key, value)
-    session.flush()
-    logger.info("registered model %s -> %s", name, values["artifact_path"])
-    return record
+        artifact_path=str(Path(model_dir).resolve()),
+        metrics=metrics if metrics is not None else meta.get("metrics", {}),
+    )
 
 
 def lookup_artifact_path(name: str, session: Any = None) -> str | None:
     """Artifact directory of a registered model name (None when unknown).
 
-    Without a session, opens one on the configured store (``db.settings``) for the lookup.
+    Without a session, opens one on the configured store for the lookup.
     """
-    from sqlalchemy import select
+    from db.generation_jobs import model_artifact_path
 
-    try:
-        record_cls = _model_record_class()
-    except ImportError:
-        return None
-    if session is not None:
-        record = session.scalars(select(record_cls).where(record_cls.name == name)).first()
-        return None if record is None else str(record.artifact_path)
-    from sqlalchemy.exc import SQLAlchemyError
-    from sqlalchemy.orm import Session
-
-    from db.engine import make_engine
-
-    engine = make_engine()
-    try:
-        with Session(engine) as own_session:
-            return lookup_artifact_path(name, session=own_session)
-    except SQLAlchemyError as exc:  # no store / not migrated: the name cannot be resolved
-        logger.warning("model registry lookup for %r failed: %s", name, exc)
-        return None
-    finally:
-        engine.dispose()
+    return model_artifact_path(name, session=session)

@@ -1,4 +1,4 @@
-"""From raw model output to a story fit to store: settings, cleanup, title, checks, verdict.
+"""Story assembly: raw model output to a story fit to store (cleanup, title, checks, verdict).
 
 Torch-free on purpose: the live path and the batch job import it before any model is loaded,
 and the checks are unit-testable on plain strings. A story that fails any check is kept as
@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from db.generation_jobs import APPROVED, PENDING, REJECTED
+from generator.generation.config import StoryConfig
 from generator.prompting import (
     STORY_TOKEN,
     TITLE_TOKEN,
@@ -30,7 +30,6 @@ from generator.prompting import (
 
 logger = logging.getLogger(__name__)
 
-APPROVED, PENDING, REJECTED = "approved", "pending", "rejected"
 _SENTENCE_END_RE = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s|$)")
 _WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['\u2019][A-Za-z]+)?")
 _SMALL_WORDS = frozenset(
@@ -52,102 +51,6 @@ _SMALL_WORDS = frozenset(
         "from",
     }
 )
-
-
-@dataclass(frozen=True)
-class StoryConfig:
-    """Every knob of story generation and acceptance; load overrides from JSON.
-
-    ``StoryConfig.from_json("story.json")`` reads a flat object of any of these fields (unknown
-    keys are an error, so a typo does not silently fall back to a default).
-    """
-
-    # Sampling.
-    temperature: float = 0.8
-    top_k: int = 40
-    top_p: float = 0.95
-    repetition_penalty: float = 1.1
-    no_repeat_ngram_size: int = 4
-    max_new_tokens: int = 250
-    target_new_tokens: int = 190
-    #: No end-of-story before this many tokens (~min_words): a small model often stops after
-    #: two sentences, and such stories would only be rejected as too short.
-    min_story_tokens: int = 80
-    # Keyword guarantee.
-    guarantee_keywords: bool = True
-    keyword_start: float = 0.08
-    keyword_spread: float = 0.45
-    keyword_ramp: float = 0.25
-    keyword_max_bias: float = 4.0
-    # Acceptance.
-    min_words: int = 60
-    max_words: int = 600
-    max_repetition_ratio: float = 0.25  # share of repeated word 4-grams
-    min_distinct_2: float = 0.55  # distinct word bigrams / bigrams
-    min_distinct_1: float = 0.25
-    #: Share of lower-case words no English lexicon knows ("hallangippin"): word salad from a
-    #: small model. TinyStories: median 0%, 99th percentile 3.5%, max 9.6%.
-    max_unknown_word_ratio: float = 0.1
-    require_finished: bool = False  # False: a story cut at a full sentence is fine
-    max_title_words: int = 10
-    #: What follows ``<|title|>`` in the prompt. "empty": ``<|title|><|story|>`` like the
-    #: untitled TinyStories examples that dominate training (most in-distribution; the stored
-    #: title is then the keyword template). "template": the keyword title. "model": the model
-    #: writes a title (small models often skip it and start the story instead).
-    title_in_prompt: str = "empty"
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StoryConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown story config keys: {', '.join(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> StoryConfig:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def live(self) -> StoryConfig:
-        """The short-story variant for the live path (~150 words, must fit a few seconds)."""
-        data = self.to_dict()
-        data.update(
-            max_new_tokens=230,
-            target_new_tokens=190,
-            min_story_tokens=170,
-            min_words=80,
-            max_words=230,
-        )
-        return StoryConfig(**data)
-
-    def sampling(self) -> Any:
-        """:class:`generator.decoding.SamplingSettings` (imports torch)."""
-        from generator.decoding import SamplingSettings
-
-        return SamplingSettings(
-            temperature=self.temperature,
-            top_k=self.top_k,
-            top_p=self.top_p,
-            repetition_penalty=self.repetition_penalty,
-            no_repeat_ngram_size=self.no_repeat_ngram_size,
-            max_new_tokens=self.max_new_tokens,
-            target_new_tokens=self.target_new_tokens,
-            min_story_tokens=self.min_story_tokens,
-        )
-
-    def schedule(self) -> Any:
-        """:class:`generator.decoding.KeywordSchedule` (imports torch)."""
-        from generator.decoding import KeywordSchedule
-
-        return KeywordSchedule(
-            start=self.keyword_start,
-            spread=self.keyword_spread,
-            ramp=self.keyword_ramp,
-            max_bias=self.keyword_max_bias,
-        )
 
 
 @dataclass

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from db.engine import make_engine, session_factory, upgrade_database
 from db.models import GenerationRequest, Story
 from db.store import request_generation
-from generator.assemble import StoryConfig, assemble_story
 from generator.batch import (
     BatchSummary,
     Job,
@@ -29,6 +28,8 @@ from generator.batch import (
     read_keyword_file,
     run_batch,
 )
+from generator.generation.assemble import assemble_story
+from generator.generation.config import StoryConfig
 from generator.prompting import END_TOKEN, STORY_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -315,7 +316,7 @@ def test_summary_lines() -> None:
 
 def test_cli_and_live_modules_do_not_import_torch() -> None:
     code = (
-        "import sys; import generator.batch, generator.live, generator.assemble, "
+        "import sys; import generator.batch, generator.live, generator.generation.assemble, "
         "generator.safety; assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from generator.evaluate import (
-    GenerationSettings,
+    EVAL_CONFIG,
     bits_per_char,
     distinct_n,
     generate_story,
@@ -59,7 +59,7 @@ def test_distinct_and_repetition() -> None:
 
 def test_generate_story_reports_inclusion(tiny_model, tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
     story = generate_story(
-        tiny_model, tiny_tokenizer, ["fox"], GenerationSettings(max_new_tokens=8)
+        tiny_model, tiny_tokenizer, ["fox"], EVAL_CONFIG.replace(max_new_tokens=8)
     )
     assert story.n_new_tokens <= 8
     assert story.included == [("fox" in story.text.lower())] or story.included == [True]
@@ -76,7 +76,7 @@ def test_generation_metrics_with_ct2_backend(tiny_model, tiny_tokenizer, tmp_pat
         tiny_model,
         tiny_tokenizer,
         sets,
-        GenerationSettings(max_new_tokens=12),
+        EVAL_CONFIG.replace(max_new_tokens=12),
         ct2_model_dir=model_dir,
     )
     assert (model_dir / "ct2" / "model.bin").exists()

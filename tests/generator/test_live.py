@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from generator.assemble import StoryConfig, assemble_story
+from generator.generation.assemble import assemble_story
+from generator.generation.config import StoryConfig
 from generator.live import LiveStoryteller
 from generator.prompting import END_TOKEN, STORY_TOKEN
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from generator.assemble import (
-    APPROVED,
-    PENDING,
-    REJECTED,
-    StoryConfig,
+from db.generation_jobs import APPROVED, PENDING, REJECTED
+from generator.generation.assemble import (
     assemble_story,
     cut_at_last_sentence,
     keyword_in_text,
@@ -114,17 +110,6 @@ def test_keyword_inclusion_is_whole_word_and_inflected() -> None:
     assert keyword_in_text("teddy bear", "two teddy  bears")
     assert not keyword_in_text("dragon", "A dragonfly flew.")
     assert not keyword_in_text("cat", "The caterpillar slept.")
-
-
-def test_config_from_json(tmp_path: Path) -> None:
-    path = tmp_path / "story.json"
-    path.write_text(json.dumps({"temperature": 0.7, "min_words": 40}))
-    config = StoryConfig.from_json(path)
-    assert config.temperature == 0.7 and config.min_words == 40
-    path.write_text(json.dumps({"temprature": 0.7}))
-    with pytest.raises(ValueError, match="temprature"):
-        StoryConfig.from_json(path)
-    assert StoryConfig().live().max_new_tokens < StoryConfig().max_new_tokens
 
 
 def test_catalogue_record_round_trips_through_the_importer() -> None:

@@ -1,3 +1,5 @@
+"""CTranslate2 glue: export, config fix, greedy parity with transformers."""
+
 from pathlib import Path
 
 import pytest
@@ -8,7 +10,7 @@ pytest.importorskip("ctranslate2")
 @pytest.mark.slow
 def test_ct2_export_and_generate(tiny_model, tiny_tokenizer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from generator.artifacts import read_meta, save_model
-    from generator.export import ct2_generate, export_ct2
+    from generator.generation.ct2 import ct2_generate, export_ct2
     from generator.prompting import build_prompt
 
     model_dir = save_model(tiny_model, tiny_tokenizer, tmp_path / "m", {})
@@ -26,7 +28,7 @@ def test_ct2_greedy_matches_transformers(tiny_model, tiny_tokenizer, tmp_path: P
     import torch
 
     from generator.artifacts import save_model
-    from generator.export import export_ct2
+    from generator.generation.ct2 import export_ct2
     from generator.prompting import build_prompt
 
     model_dir = save_model(tiny_model, tiny_tokenizer, tmp_path / "m", {})
@@ -53,3 +55,19 @@ def test_ct2_greedy_matches_transformers(tiny_model, tiny_tokenizer, tmp_path: P
         min_length=6,
     )
     assert result[0].sequences_ids[0] == hf
+
+
+def test_fix_ct2_config_fills_null_tokens(tmp_path: Path) -> None:
+    import json
+
+    from generator.generation.ct2 import fix_ct2_config
+
+    path = tmp_path / "config.json"
+    path.write_text(
+        json.dumps({"eos_token": "<|e|>", "unk_token": None, "layer_norm_epsilon": None})
+    )
+    fix_ct2_config(tmp_path)
+    fixed = json.loads(path.read_text())
+    assert fixed == {"eos_token": "<|e|>", "unk_token": "<|e|>", "bos_token": "<|e|>"}
+    fix_ct2_config(tmp_path)  # idempotent
+    assert json.loads(path.read_text()) == fixed
