@@ -20,6 +20,7 @@ RUN groupadd --system --gid 10001 bedtime \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY settings/ settings/
 COPY skill/ skill/
 COPY db/ db/
 COPY generator/ generator/

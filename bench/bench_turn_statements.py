@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:  # runnable as a plain script from a checkout
 from db import store  # noqa: E402
 from db.catalogue import load_starter_catalogue  # noqa: E402
 from db.engine import make_engine, session_factory, upgrade_database  # noqa: E402
-from db.settings import Settings  # noqa: E402
+from settings import Settings  # noqa: E402
 from skill.builder import build_skill  # noqa: E402
 from skill.services import SkillServices  # noqa: E402
 

@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 _url_option = click.option(
     "--database-url",
-    envvar="BEDTIME_DATABASE_URL",
-    default=None,
+    default=None,  # None: make_engine asks settings (BEDTIME_DATABASE_URL, else SQLite)
     metavar="URL",
     help="Database to use (default: BEDTIME_DATABASE_URL, else the local SQLite file).",
 )

@@ -42,9 +42,9 @@ def masked_url(url: str | URL) -> str:
 
 
 def _default_url() -> str:
-    from db.settings import Settings
+    from settings import database_url
 
-    return Settings.from_env().database_url
+    return database_url()
 
 
 #: Execution option for connections that only read (SQLite then skips the up-front write lock).

@@ -10,7 +10,7 @@ from ask_sdk_core.api_client import DefaultApiClient
 from ask_sdk_core.skill_builder import CustomSkillBuilder
 from ask_sdk_model.services import ApiClient
 
-from db.settings import Settings
+from settings import Settings
 from skill.handlers import CatchAllExceptionHandler, request_handlers
 from skill.interceptors import (
     ListenerStateLoadInterceptor,

@@ -70,7 +70,7 @@ def main(verbose: bool) -> None:
 
     Configuration comes from BEDTIME_* environment variables (see README).
     """
-    from db.settings import Settings
+    from settings import Settings
 
     level = "DEBUG" if verbose else Settings.from_env().log_level
     logging.basicConfig(

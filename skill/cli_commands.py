@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from db.settings import Settings
+    from settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ DEFAULT_PORT = 8080
 
 
 def _settings(no_verify: bool) -> Settings:
-    from db.settings import ConfigurationError, Settings
+    from settings import ConfigurationError, Settings
 
     try:
         settings = Settings.from_env()
@@ -109,7 +109,7 @@ def skill_package_group() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("skill-package"), show_default=True,
               help="Folder to write skill.json and interactionModels/custom/ into.")
-@click.option("--endpoint", envvar="BEDTIME_ENDPOINT_URI", default=None,
+@click.option("--endpoint", default=None,
               help="HTTPS URL of POST /alexa (or a Lambda ARN) to put in skill.json "
                    "[env: BEDTIME_ENDPOINT_URI]; default: the placeholder in skill.json.")
 @click.option("--seed-only", is_flag=True,
@@ -123,8 +123,10 @@ def build_package_command(out_dir: Path, endpoint: str | None, seed_only: bool,
 
     STORY_KEYWORD gets the values and synonyms of the keywords in the story catalogue.
     """
+    from settings import endpoint_uri
     from skill.package import SkillPackageError, build_lambda_bundle, build_skill_package
 
+    endpoint = endpoint or endpoint_uri()
     catalogue = [] if seed_only else _keyword_catalogue()
     try:
         written = build_skill_package(out_dir, catalogue, endpoint=endpoint)
@@ -158,10 +160,10 @@ def check_package_command() -> None:
 def _keyword_catalogue() -> list[tuple[str, list[str]]]:
     from db import store
     from db.engine import DatabaseUnavailable, check_database, make_engine, session_factory
-    from db.settings import ConfigurationError, Settings
+    from settings import ConfigurationError, database_url
 
     try:
-        engine = make_engine(Settings.from_env().database_url)
+        engine = make_engine(database_url())
         try:
             check_database(engine)
             with session_factory(engine)() as session:

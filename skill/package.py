@@ -33,7 +33,7 @@ KEYWORD_TYPE = "STORY_KEYWORD"
 PLACEHOLDER_ENDPOINT = "https://bedtime-stories.example.com/alexa"
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 # What the Lambda shim imports at run time; the generator (torch) never ships to Lambda.
-LAMBDA_PACKAGES = ("skill", "db", "migrations")
+LAMBDA_PACKAGES = ("settings", "skill", "db", "migrations")
 
 MAX_SAMPLE_LENGTH = 200
 MAX_VALUE_LENGTH = 140

@@ -20,7 +20,7 @@ from ask_sdk_core.handler_input import HandlerInput
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from db.settings import Settings
+from settings import Settings
 from skill.conversation import Conversation, ListenerState
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from db.settings import Settings
+from settings import Settings
 from skill.builder import build_skill
 from skill.services import SkillServices
 from skill.verification import default_verifiers, skill_adapter_class

@@ -1,0 +1,133 @@
+"""Every ``BEDTIME_*`` environment variable, read here and nowhere else.
+
+The skill, the story store, the generator and the command line all stand on this module; it
+imports nothing of ours. Each variable has one reader below (:data:`VARIABLES` lists them), and
+every process (skill, CLI, batch job) builds one :class:`Settings` with :meth:`Settings.from_env`,
+so a deployment is configured the same way whichever entry point runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "bedtime-stories"
+
+#: What each variable does; the README's configuration table says the same for operators.
+VARIABLES = {
+    "BEDTIME_DATABASE_URL": "SQLAlchemy URL of the story store (default: a SQLite file)",
+    "BEDTIME_DATA_DIR": "folder of the default SQLite file (default: the user data folder)",
+    "BEDTIME_SKILL_ID": "Alexa skill id; requests for other skills are refused",
+    "BEDTIME_VERIFY_REQUESTS": "verify Alexa request signatures and timestamps (true/false)",
+    "BEDTIME_DEFAULT_LOCALE": "locale of the stories told when a listener's has none",
+    "BEDTIME_LIVE_MODEL": "folder of the light model that makes up new stories live",
+    "BEDTIME_LIVE_DEADLINE_SECONDS": "how long a live story may take before a stored one is told",
+    "BEDTIME_REQUIRE_HUMAN_REVIEW": "serve generated stories only after a person approves them",
+    "BEDTIME_LOG_LEVEL": "logging level (INFO, DEBUG, ...)",
+    "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
+}
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def env_text(name: str) -> str | None:
+    """The variable's value, or None when it is unset or blank: the one way we read the env."""
+    if name not in VARIABLES:
+        raise KeyError(f"{name} is not one of our settings; add it to settings.VARIABLES")
+    raw = os.environ.get(name)
+    return raw if raw is not None and raw.strip() != "" else None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env_text(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use true or false.")
+
+
+def env_float(name: str, default: float) -> float:
+    raw = env_text(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={raw!r} is not a number.") from exc
+
+
+def default_data_dir() -> Path:
+    """Where the embedded SQLite database lives when nothing else is configured."""
+    override = env_text("BEDTIME_DATA_DIR")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_data_dir() / 'bedtime.sqlite3'}"
+
+
+def database_url() -> str:
+    """BEDTIME_DATABASE_URL, else the local SQLite file; needs no other setting to be valid."""
+    return env_text("BEDTIME_DATABASE_URL") or default_database_url()
+
+
+def endpoint_uri() -> str | None:
+    """BEDTIME_ENDPOINT_URI: where skill.json sends requests (None keeps its placeholder)."""
+    return env_text("BEDTIME_ENDPOINT_URI")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide settings. Defaults suit a parent's laptop: SQLite, verification on."""
+
+    database_url: str = field(default_factory=default_database_url)
+    # Alexa skill id (amzn1.ask.skill.…); when set, requests for other skills are refused.
+    skill_id: str | None = None
+    # Signature/timestamp verification of Alexa requests. Only turn off for local simulators.
+    verify_requests: bool = True
+    default_locale: str = "en-US"
+    # Directory of a light model for live "make up a new story" generation; None disables it.
+    live_model_path: str | None = None
+    live_deadline_seconds: float = 6.0
+    # Stories from the generator are served only after a human approves them when True.
+    require_human_review: bool = False
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=database_url(),
+            skill_id=env_text("BEDTIME_SKILL_ID"),
+            verify_requests=env_bool("BEDTIME_VERIFY_REQUESTS", True),
+            default_locale=env_text("BEDTIME_DEFAULT_LOCALE") or "en-US",
+            live_model_path=env_text("BEDTIME_LIVE_MODEL"),
+            live_deadline_seconds=env_float("BEDTIME_LIVE_DEADLINE_SECONDS", 6.0),
+            require_human_review=env_bool("BEDTIME_REQUIRE_HUMAN_REVIEW", False),
+            log_level=(env_text("BEDTIME_LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+__all__ = [
+    "APP_NAME",
+    "VARIABLES",
+    "ConfigurationError",
+    "Settings",
+    "database_url",
+    "default_data_dir",
+    "default_database_url",
+    "endpoint_uri",
+    "env_bool",
+    "env_float",
+    "env_text",
+]
