@@ -119,16 +119,23 @@ def skill_package_group() -> None:
               help="Folder to write the Lambda code bundle into (ask-resources.json points here).")
 def build_package_command(out_dir: Path, endpoint: str | None, seed_only: bool,
                           lambda_out: Path) -> None:
-    """Assemble skill-package/ and the Lambda bundle for `ask deploy`.
+    """Render interaction_models/, then assemble skill-package/ and the Lambda bundle.
 
-    STORY_KEYWORD gets the values and synonyms of the keywords in the story catalogue.
+    interaction_models/<locale>.json is skill/interaction_model/base.json plus the locale's own
+    samples. STORY_KEYWORD gets the values and synonyms of the keywords in the story catalogue.
     """
     from settings import endpoint_uri
-    from skill.package import SkillPackageError, build_lambda_bundle, build_skill_package
+    from skill.package import (
+        SkillPackageError,
+        build_lambda_bundle,
+        build_skill_package,
+        write_interaction_models,
+    )
 
     endpoint = endpoint or endpoint_uri()
     catalogue = [] if seed_only else _keyword_catalogue()
     try:
+        write_interaction_models()
         written = build_skill_package(out_dir, catalogue, endpoint=endpoint)
     except SkillPackageError as exc:
         raise click.ClickException(str(exc)) from None
@@ -147,10 +154,16 @@ def check_package_command() -> None:
         check_interaction_model,
         load_json,
         load_seed_model,
+        stale_interaction_models,
     )
 
     models = {locale: load_seed_model(locale) for locale in LOCALES}
     problems = [f"{loc}: {p}" for loc, m in models.items() for p in check_interaction_model(m)]
+    problems += [
+        f"{loc}: interaction_models/{loc}.json differs from skill/interaction_model/; "
+        "run `bedtime skill-package build --seed-only`"
+        for loc in stale_interaction_models()
+    ]
     problems += check_example_phrases(load_json(MANIFEST_PATH), models)
     if problems:
         raise click.ClickException("\n".join(problems))

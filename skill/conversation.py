@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db import store
+from skill import intents
 from skill.i18n import Translator
 from skill.ssml import PARAGRAPH_BREAK, Speech, split_story
 
@@ -443,7 +444,7 @@ class Conversation:
         wanted = self._.join(said)
         if not keywords:
             return Reply(Speech().say(self._("new_story_needs_topic")),
-                         reprompt=self._("new_story_needs_topic"), elicit_slot="keyword")
+                         reprompt=self._("new_story_needs_topic"), elicit_slot=intents.KEYWORD_SLOT)
         if generate is None:
             return self._new_story_queued(keywords, wanted)
         if announce is not None:

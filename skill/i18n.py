@@ -14,7 +14,9 @@ from importlib import resources
 from typing import Any
 
 BASE_LOCALE = "en"
-SUPPORTED_LOCALES = ("en-US", "en-GB", "en-AU", "en-CA", "en-IN")
+#: The locales we publish: strings here, interaction models (skill/package.py), skill.json.
+LOCALES = ("en-US", "en-GB", "en-AU", "en-CA", "en-IN")
+SUPPORTED_LOCALES = LOCALES  # the name tests and older callers use
 
 
 def _load_catalogues() -> dict[str, dict[str, str]]:

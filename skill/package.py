@@ -1,8 +1,12 @@
 """Assemble and check the ask-cli v2 skill package.
 
-The checked-in sources are ``skill.json`` (the manifest) and ``interaction_models/<locale>.json``
-(ask-cli format, with seed values for the ``STORY_KEYWORD`` slot type). ``build_skill_package``
-writes what ``ask deploy`` reads::
+The sources are ``skill.json`` (the manifest) and ``skill/interaction_model/``: ``base.json`` is
+the interaction model every locale shares (ask-cli format, with seed values for the
+``STORY_KEYWORD`` slot type), and ``<locale>.json`` adds that locale's own sample utterances,
+``{"samples": {"<intent>": ["..."]}}``, the way ``skill/locales`` layers strings.
+:func:`write_interaction_models` renders them to ``interaction_models/<locale>.json`` (checked in,
+read by the simulators and tests; a test fails when they drift from the sources), and
+``build_skill_package`` writes what ``ask deploy`` reads::
 
     skill-package/skill.json
     skill-package/interactionModels/custom/<locale>.json
@@ -25,11 +29,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from skill.i18n import LOCALES
+from skill.intents import KEYWORD_TYPE
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = PROJECT_ROOT / "interaction_models"
 MANIFEST_PATH = PROJECT_ROOT / "skill.json"
-LOCALES = ("en-US", "en-GB", "en-AU", "en-CA", "en-IN")
-KEYWORD_TYPE = "STORY_KEYWORD"
+MODEL_SOURCES_DIR = Path(__file__).resolve().parent / "interaction_model"
 PLACEHOLDER_ENDPOINT = "https://bedtime-stories.example.com/alexa"
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 # What the Lambda shim imports at run time; the generator (torch) never ships to Lambda.
@@ -55,6 +61,67 @@ def load_json(path: Path) -> dict[str, Any]:
 def load_seed_model(locale: str, models_dir: Path = MODELS_DIR) -> dict[str, Any]:
     """The checked-in interaction model of ``locale``."""
     return load_json(Path(models_dir) / f"{locale}.json")
+
+
+def render_interaction_model(
+    locale: str, sources_dir: Path = MODEL_SOURCES_DIR
+) -> dict[str, Any]:
+    """``base.json`` plus the sample utterances ``<locale>.json`` adds (when it exists)."""
+    model = load_json(Path(sources_dir) / "base.json")
+    override_path = Path(sources_dir) / f"{locale}.json"
+    if not override_path.exists():
+        return model
+    override = load_json(override_path)
+    unknown = set(override) - {"samples"}
+    if unknown:
+        raise SkillPackageError(f"{override_path}: unknown keys {sorted(unknown)}; only samples")
+    intents = {intent["name"]: intent for intent in language_model(model)["intents"]}
+    for name, samples in override["samples"].items():
+        if name not in intents:
+            raise SkillPackageError(f"{override_path}: {name} is not an intent of base.json")
+        intents[name].setdefault("samples", []).extend(samples)
+    return model
+
+
+def write_interaction_models(
+    models_dir: Path = MODELS_DIR,
+    sources_dir: Path = MODEL_SOURCES_DIR,
+    locales: Sequence[str] = LOCALES,
+) -> list[Path]:
+    """Render every locale's interaction model into ``models_dir``; return the files written."""
+    sources = Path(sources_dir)
+    extra = sorted(
+        path.stem
+        for path in sources.glob("*.json")
+        if path.stem != "base" and path.stem not in locales
+    )
+    if extra:
+        raise SkillPackageError(f"{sources_dir}: overrides for unpublished locales {extra}")
+    Path(models_dir).mkdir(parents=True, exist_ok=True)
+    return [
+        _write_json(Path(models_dir) / f"{locale}.json", render_interaction_model(locale, sources))
+        for locale in locales
+    ]
+
+
+def stale_interaction_models(
+    models_dir: Path = MODELS_DIR,
+    sources_dir: Path = MODEL_SOURCES_DIR,
+    locales: Sequence[str] = LOCALES,
+) -> list[str]:
+    """Locales whose file in ``models_dir`` is not what the sources render to (or is missing)."""
+    stale = []
+    for locale in locales:
+        path = Path(models_dir) / f"{locale}.json"
+        rendered = model_json(render_interaction_model(locale, sources_dir))
+        if not path.exists() or path.read_text(encoding="utf-8") != rendered:
+            stale.append(locale)
+    return stale
+
+
+def model_json(model: dict[str, Any]) -> str:
+    """An interaction model as the files hold it (what :func:`write_interaction_models` writes)."""
+    return json.dumps(model, indent=2, ensure_ascii=False) + "\n"
 
 
 def language_model(model: dict[str, Any]) -> dict[str, Any]:
@@ -301,7 +368,7 @@ def build_skill_package(
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(model_json(data), encoding="utf-8")
     return path
 
 

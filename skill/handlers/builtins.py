@@ -6,13 +6,14 @@ from ask_sdk_core.handler_input import HandlerInput
 from ask_sdk_core.utils import is_intent_name, is_request_type
 from ask_sdk_model import Response
 
+from skill import intents
 from skill.handlers.base import ServiceHandler
 from skill.responses import respond
 
 
 class HelpIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.HelpIntent")(handler_input)
+        return is_intent_name(intents.HELP)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:
@@ -23,7 +24,7 @@ class StopIntentHandler(ServiceHandler):
     """Goodnight; the bookmark is kept so next time we can offer to carry on."""
 
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.StopIntent")(handler_input)
+        return is_intent_name(intents.STOP)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:
@@ -32,17 +33,17 @@ class StopIntentHandler(ServiceHandler):
 
 class CancelIntentHandler(StopIntentHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.CancelIntent")(handler_input)
+        return is_intent_name(intents.CANCEL)(handler_input)
 
 
 class NavigateHomeIntentHandler(StopIntentHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.NavigateHomeIntent")(handler_input)
+        return is_intent_name(intents.NAVIGATE_HOME)(handler_input)
 
 
 class FallbackIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.FallbackIntent")(handler_input)
+        return is_intent_name(intents.FALLBACK)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:

@@ -6,6 +6,7 @@ from ask_sdk_core.handler_input import HandlerInput
 from ask_sdk_core.utils import is_intent_name
 from ask_sdk_model import Response
 
+from skill import intents
 from skill.handlers.base import ServiceHandler
 from skill.responses import respond
 
@@ -14,7 +15,7 @@ class YesIntentHandler(ServiceHandler):
     """Answers whatever we last asked (carry on? go on? another story?)."""
 
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.YesIntent")(handler_input)
+        return is_intent_name(intents.YES)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:
@@ -23,7 +24,7 @@ class YesIntentHandler(ServiceHandler):
 
 class NoIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.NoIntent")(handler_input)
+        return is_intent_name(intents.NO)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:
@@ -32,7 +33,7 @@ class NoIntentHandler(ServiceHandler):
 
 class NextIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.NextIntent")(handler_input)
+        return is_intent_name(intents.NEXT)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:
@@ -41,7 +42,7 @@ class NextIntentHandler(ServiceHandler):
 
 class RepeatIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.RepeatIntent")(handler_input)
+        return is_intent_name(intents.REPEAT)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:
@@ -50,7 +51,7 @@ class RepeatIntentHandler(ServiceHandler):
 
 class StartOverIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.StartOverIntent")(handler_input)
+        return is_intent_name(intents.START_OVER)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:
@@ -59,7 +60,7 @@ class StartOverIntentHandler(ServiceHandler):
 
 class PauseIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.PauseIntent")(handler_input)
+        return is_intent_name(intents.PAUSE)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:
@@ -68,7 +69,7 @@ class PauseIntentHandler(ServiceHandler):
 
 class ResumeIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("AMAZON.ResumeIntent")(handler_input)
+        return is_intent_name(intents.RESUME)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:

@@ -9,6 +9,7 @@ from ask_sdk_core.utils import is_intent_name
 from ask_sdk_model import Response
 from ask_sdk_model.services.directive import Header, SendDirectiveRequest, SpeakDirective
 
+from skill import intents
 from skill.handlers.base import ServiceHandler, spoken_keywords
 from skill.responses import respond
 from skill.ssml import escape
@@ -18,10 +19,10 @@ logger = logging.getLogger(__name__)
 
 class TellStoryIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("TellStoryIntent")(handler_input)
+        return is_intent_name(intents.TELL_STORY)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
-        spoken = spoken_keywords(handler_input, "keyword", "secondKeyword")
+        spoken = spoken_keywords(handler_input, intents.KEYWORD_SLOT, intents.SECOND_KEYWORD_SLOT)
         with self.services.conversation(handler_input) as talk:
             return respond(handler_input, talk.tell(spoken))
 
@@ -30,10 +31,10 @@ class NewStoryIntentHandler(ServiceHandler):
     """Live generation when a model is configured, otherwise an honest "ready soon" + queue."""
 
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("NewStoryIntent")(handler_input)
+        return is_intent_name(intents.NEW_STORY)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
-        spoken = spoken_keywords(handler_input, "keyword")
+        spoken = spoken_keywords(handler_input, intents.KEYWORD_SLOT)
         live = self.services.live_enabled
         with self.services.conversation(handler_input) as talk:
             reply = talk.new_story(
@@ -64,7 +65,7 @@ def send_progressive_response(handler_input: HandlerInput, text: str) -> None:
 
 class ListTopicsIntentHandler(ServiceHandler):
     def can_handle(self, handler_input: HandlerInput) -> bool:
-        return is_intent_name("ListTopicsIntent")(handler_input)
+        return is_intent_name(intents.LIST_TOPICS)(handler_input)
 
     def handle(self, handler_input: HandlerInput) -> Response:
         with self.services.conversation(handler_input) as talk:

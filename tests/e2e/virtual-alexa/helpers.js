@@ -4,6 +4,7 @@
 
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
+const fs = require("node:fs");
 const path = require("node:path");
 const { VirtualAlexa } = require("virtual-alexa");
 
@@ -11,6 +12,11 @@ const SKILL_URL = process.env.BEDTIME_SKILL_URL;
 const SKILL_ID = process.env.BEDTIME_SKILL_ID || "amzn1.ask.skill.00000000-0000-4000-8000-0000bed71me5";
 const MODELS_DIR = process.env.BEDTIME_MODELS_DIR
   || path.resolve(__dirname, "..", "..", "..", "interaction_models");
+// One interaction model per published locale (skill/i18n.py LOCALES; `bedtime skill-package build`).
+const LOCALES = fs.readdirSync(MODELS_DIR)
+  .filter((name) => name.endsWith(".json"))
+  .map((name) => name.slice(0, -".json".length))
+  .sort();
 const INVOCATION = /^(?:ask|open|launch|start|talk to|tell) bedtime stories(?: (?:to|for|about) (.+))?$/i;
 
 // virtual-alexa 0.7.x sends a LaunchRequest for ANY utterance containing ask/open/launch/tell
@@ -99,6 +105,7 @@ function resolvedId(request, name) {
 }
 
 module.exports = {
+  LOCALES,
   MODELS_DIR,
   SKILL_ID,
   assertKeepsListening,

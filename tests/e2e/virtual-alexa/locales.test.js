@@ -3,9 +3,7 @@
 
 const assert = require("node:assert/strict");
 const { describe, it } = require("node:test");
-const { assertKeepsListening, assertSays, newDevice, resolvedId } = require("./helpers");
-
-const LOCALES = ["en-US", "en-GB", "en-AU", "en-CA", "en-IN"];
+const { LOCALES, assertKeepsListening, assertSays, newDevice, resolvedId } = require("./helpers");
 
 describe("every locale", () => {
   for (const locale of LOCALES) {

@@ -8,9 +8,8 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { describe, it } = require("node:test");
 const { VirtualAlexa } = require("virtual-alexa");
-const { MODELS_DIR, SKILL_ID, parseInvocation } = require("./helpers");
+const { LOCALES, MODELS_DIR, SKILL_ID, parseInvocation } = require("./helpers");
 
-const LOCALES = ["en-US", "en-GB", "en-AU", "en-CA", "en-IN"];
 const SLOT_FILLERS = { keyword: "dragon", secondKeyword: "boat" };
 
 for (const locale of LOCALES) {
