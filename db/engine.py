@@ -150,8 +150,11 @@ def check_database(engine: Engine) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded attributes after commit (views are built after committing)."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """StoreSessions (the story hooks run on flush) that keep loaded attributes after commit
+    (views are built after committing)."""
+    from db.models import StoreSession
+
+    return sessionmaker(bind=engine, class_=StoreSession, expire_on_commit=False)
 
 
 def alembic_config(engine: Engine | None = None) -> Any:

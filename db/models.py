@@ -10,8 +10,9 @@ Design notes (why, not what):
   scan (``random_key >= r ORDER BY random_key LIMIT n``) instead of ``ORDER BY RAND()``.
   ``story_keyword_pairs`` does the same for every pair of a story's keywords, so two keywords
   are one range scan too, however rarely they occur together.
-  A ``before_flush`` hook (:func:`_sync_story_links`) keeps the copies in step when a story's
-  review status or locale changes through the ORM; bulk SQL updates must update all three.
+  A ``before_flush`` hook on :class:`StoreSession` (:func:`_sync_story_links`) keeps the copies
+  in step when a story's review status or locale changes through the ORM; bulk SQL updates must
+  update all three.
   Change review status with :func:`db.store.review_story`, which also keeps
   ``keywords.story_count`` right.
 * The naming convention gives every constraint the same name on both engines, so migrations
@@ -366,7 +367,15 @@ class PlayHistory(Base):
 _LINKED_ATTRIBUTES = ("review_status", "locale", "random_key")
 
 
-@event.listens_for(Session, "before_flush")
+class StoreSession(Session):
+    """The Session of the story store (:func:`db.engine.session_factory` makes them).
+
+    Its own class so the flush hook below is ours alone: other Sessions in the process (Alembic's,
+    a library's) never run it. Stories must be written through a StoreSession.
+    """
+
+
+@event.listens_for(StoreSession, "before_flush")
 def _sync_story_links(session: Session, _flush_context: Any, _instances: Any) -> None:
     """Keep each story's keyword links and keyword pairs in step with the story before a flush.
 

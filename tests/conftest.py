@@ -133,11 +133,13 @@ def db_engine(request: pytest.FixtureRequest, db_backend: str) -> Engine:
 
 @pytest.fixture
 def store_session(db_engine: Engine) -> Iterator[Callable[[], Session]]:
+    from db.models import StoreSession
+
     connection = db_engine.connect()
     outer = connection.begin()
 
     def factory() -> Session:
-        return Session(
+        return StoreSession(
             bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
         )
 

@@ -189,6 +189,7 @@ def test_boot_script_serves_health_and_refuses_unsigned_requests(booted_service)
         headers={"Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
+    refused.value.close()  # the error holds the open response
     assert refused.value.code == 400
 
 
