@@ -1,7 +1,7 @@
 """Assemble and check the ask-cli v2 skill package.
 
 The sources are ``skill.json`` (the manifest) and ``skill/interaction_model/``: ``base.json`` is
-the interaction model every locale shares (ask-cli format, with seed values for the
+the interaction model every locale shares (ask-cli format, with hand-picked values for the
 ``STORY_KEYWORD`` slot type), and ``<locale>.json`` adds that locale's own sample utterances,
 ``{"samples": {"<intent>": ["..."]}}``, the way ``skill/locales`` layers strings.
 :func:`write_interaction_models` renders them to ``interaction_models/<locale>.json`` (checked in,
@@ -146,10 +146,10 @@ def merge_keyword_values(
 ) -> dict[str, Any]:
     """A copy of ``model`` whose STORY_KEYWORD type also holds every catalogue keyword.
 
-    Each value's id is its lemma. Seed values keep their curated synonyms plus the catalogue's;
-    keywords new to the model also get their inflections ("mouse" -> "mice"). Value names are
-    claimed first (a catalogue keyword that a seed value listed as a synonym becomes a value of its
-    own), then synonyms in order, so no phrase maps to two ids. The SMAPI schema wants at least one
+    Each value's id is its lemma. Checked-in values keep their curated synonyms plus the
+    catalogue's; keywords new to the model also get their inflections ("mouse" -> "mice"). Value
+    names are claimed first (a catalogue keyword that a checked-in value listed as a synonym
+    becomes a value of its own), then synonyms in order, so no phrase maps to two ids. The SMAPI schema wants at least one
     synonym per value: "the <keyword>" stands in when nothing else is left.
     """
     merged = copy.deepcopy(model)

@@ -221,7 +221,7 @@ def test_merge_adds_catalogue_keywords_without_clashes(models):
     assert "teddy bear" in values and "teddy bear" not in values["bear"]
     assert values["sheep"] == ["lamb", "lambs"]
     assert package.check_interaction_model(merged) == []
-    # the seed model itself is left alone
+    # the checked-in model itself is left alone
     assert "zebra" not in {v["id"] for v in package.language_model(models["en-US"])["types"][0]
                            ["values"]}
 
