@@ -51,22 +51,31 @@ SCENARIOS: list[tuple[str, dict[str, str]]] = [
 
 
 def envelope(user_id: str, slots: dict[str, str]) -> dict[str, Any]:
-    system = {"application": {"applicationId": SKILL_ID}, "user": {"userId": user_id},
-              "device": {"deviceId": "bench", "supportedInterfaces": {}}}
+    system = {
+        "application": {"applicationId": SKILL_ID},
+        "user": {"userId": user_id},
+        "device": {"deviceId": "bench", "supportedInterfaces": {}},
+    }
     return {
         "version": "1.0",
-        "session": {"new": True, "sessionId": f"amzn1.echo-api.session.{uuid.uuid4()}",
-                    "application": {"applicationId": SKILL_ID}, "attributes": {},
-                    "user": {"userId": user_id}},
+        "session": {
+            "new": True,
+            "sessionId": f"amzn1.echo-api.session.{uuid.uuid4()}",
+            "application": {"applicationId": SKILL_ID},
+            "attributes": {},
+            "user": {"userId": user_id},
+        },
         "context": {"System": system},
         "request": {
             "type": "IntentRequest",
             "requestId": f"amzn1.echo-api.request.{uuid.uuid4()}",
             "timestamp": "2030-01-01T00:00:00Z",
             "locale": "en-US",
-            "intent": {"name": "TellStoryIntent", "confirmationStatus": "NONE",
-                       "slots": {name: {"name": name, "value": value}
-                                 for name, value in slots.items()}},
+            "intent": {
+                "name": "TellStoryIntent",
+                "confirmationStatus": "NONE",
+                "slots": {name: {"name": name, "value": value} for name, value in slots.items()},
+            },
         },
     }
 
@@ -101,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             store.add_synonym(session, "bunny", "rabbit")
             session.commit()
         settings = Settings(database_url=url, skill_id=SKILL_ID, verify_requests=False)
-        services = SkillServices(settings=settings, engine=engine, session_factory=sessions,
-                                 rng=random.Random(7))
+        services = SkillServices(
+            settings=settings, engine=engine, session_factory=sessions, rng=random.Random(7)
+        )
         handler = build_skill(services=services).lambda_handler()
         handler(envelope("warm-up", {"keyword": "bear"}), None)  # first-use costs aside
         print(f"{'TellStoryIntent turn':32} statements")

@@ -39,8 +39,12 @@ class TimeoutApiClient(DefaultApiClient):
         return functools.partial(super()._resolve_method(request), timeout=self.timeout)
 
 
-def build_skill(settings: Settings | None = None, *, services: SkillServices | None = None,
-                api_client: ApiClient | None = None) -> CustomSkillBuilder:
+def build_skill(
+    settings: Settings | None = None,
+    *,
+    services: SkillServices | None = None,
+    api_client: ApiClient | None = None,
+) -> CustomSkillBuilder:
     """A configured CustomSkillBuilder; call ``.create()`` (Flask) or ``.lambda_handler()``.
 
     ``api_client`` reaches Alexa's services (progressive responses); tests pass a fake.
@@ -49,8 +53,10 @@ def build_skill(settings: Settings | None = None, *, services: SkillServices | N
         services = SkillServices.from_settings(settings or Settings.from_env())
     settings = services.settings
     if settings.live_model_path and settings.require_human_review:
-        logger.warning("BEDTIME_LIVE_MODEL is ignored: BEDTIME_REQUIRE_HUMAN_REVIEW is on and a "
-                       "live story cannot be reviewed before it is told")
+        logger.warning(
+            "BEDTIME_LIVE_MODEL is ignored: BEDTIME_REQUIRE_HUMAN_REVIEW is on and a "
+            "live story cannot be reviewed before it is told"
+        )
     services.warm_up()
     builder = CustomSkillBuilder(
         persistence_adapter=SqlPersistenceAdapter(services.session_factory),

@@ -55,8 +55,11 @@ class LazyGroup(click.Group):
 
 
 def _unavailable(name: str, reason: str) -> click.Command:
-    @click.command(name=name, help=f"(unavailable: {reason})", context_settings={
-        "ignore_unknown_options": True, "allow_extra_args": True})
+    @click.command(
+        name=name,
+        help=f"(unavailable: {reason})",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
     def command() -> None:
         raise click.ClickException(f"'bedtime {name}' {reason}")
 

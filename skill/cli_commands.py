@@ -42,19 +42,26 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         app = create_app(settings)
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Bedtime Stories skill listening on http://{host}:{port}/alexa "
-               f"(health: http://{host}:{port}/healthz)")
+    click.echo(
+        f"Bedtime Stories skill listening on http://{host}:{port}/alexa "
+        f"(health: http://{host}:{port}/healthz)"
+    )
     # Werkzeug's server is for development; the Docker image runs gunicorn.
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 
-_host = click.option("--host", default=DEFAULT_HOST, show_default=True,
-                     help="Interface to listen on (0.0.0.0 for all).")
-_port = click.option("--port", default=DEFAULT_PORT, show_default=True, type=int,
-                     help="TCP port.")
+_host = click.option(
+    "--host",
+    default=DEFAULT_HOST,
+    show_default=True,
+    help="Interface to listen on (0.0.0.0 for all).",
+)
+_port = click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="TCP port.")
 _no_verify = click.option(
-    "--no-verify", is_flag=True,
-    help="Skip Alexa signature/timestamp/skill-id checks. Local simulators only, never public.")
+    "--no-verify",
+    is_flag=True,
+    help="Skip Alexa signature/timestamp/skill-id checks. Local simulators only, never public.",
+)
 
 
 @click.command("serve")
@@ -106,19 +113,35 @@ def skill_package_group() -> None:
 
 
 @skill_package_group.command("build")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("skill-package"), show_default=True,
-              help="Folder to write skill.json and interactionModels/custom/ into.")
-@click.option("--endpoint", default=None,
-              help="HTTPS URL of POST /alexa (or a Lambda ARN) to put in skill.json "
-                   "[env: BEDTIME_ENDPOINT_URI]; default: the placeholder in skill.json.")
-@click.option("--seed-only", is_flag=True,
-              help="Use only the checked-in slot values; do not read the story catalogue.")
-@click.option("--lambda-out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("build/lambda"), show_default=True,
-              help="Folder to write the Lambda code bundle into (ask-resources.json points here).")
-def build_package_command(out_dir: Path, endpoint: str | None, seed_only: bool,
-                          lambda_out: Path) -> None:
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("skill-package"),
+    show_default=True,
+    help="Folder to write skill.json and interactionModels/custom/ into.",
+)
+@click.option(
+    "--endpoint",
+    default=None,
+    help="HTTPS URL of POST /alexa (or a Lambda ARN) to put in skill.json "
+    "[env: BEDTIME_ENDPOINT_URI]; default: the placeholder in skill.json.",
+)
+@click.option(
+    "--seed-only",
+    is_flag=True,
+    help="Use only the checked-in slot values; do not read the story catalogue.",
+)
+@click.option(
+    "--lambda-out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build/lambda"),
+    show_default=True,
+    help="Folder to write the Lambda code bundle into (ask-resources.json points here).",
+)
+def build_package_command(
+    out_dir: Path, endpoint: str | None, seed_only: bool, lambda_out: Path
+) -> None:
     """Render interaction_models/, then assemble skill-package/ and the Lambda bundle.
 
     interaction_models/<locale>.json is skill/interaction_model/base.json plus the locale's own
@@ -140,8 +163,10 @@ def build_package_command(out_dir: Path, endpoint: str | None, seed_only: bool,
     except SkillPackageError as exc:
         raise click.ClickException(str(exc)) from None
     build_lambda_bundle(lambda_out)
-    click.echo(f"wrote {len(written)} files to {out_dir} "
-               f"({len(catalogue)} catalogue keywords merged); Lambda bundle: {lambda_out}")
+    click.echo(
+        f"wrote {len(written)} files to {out_dir} "
+        f"({len(catalogue)} catalogue keywords merged); Lambda bundle: {lambda_out}"
+    )
 
 
 @skill_package_group.command("check")

@@ -51,8 +51,12 @@ class Bookmark:
     keywords: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"story_id": self.story_id, "title": self.title, "part": self.part,
-                "keywords": list(self.keywords)}
+        return {
+            "story_id": self.story_id,
+            "title": self.title,
+            "part": self.part,
+            "keywords": list(self.keywords),
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> Bookmark | None:
@@ -60,9 +64,12 @@ class Bookmark:
         if not isinstance(data, dict):
             return None
         try:
-            return cls(story_id=int(data["story_id"]), title=str(data.get("title", "")),
-                       part=max(0, int(data.get("part", 0))),
-                       keywords=[str(k) for k in data.get("keywords", [])])
+            return cls(
+                story_id=int(data["story_id"]),
+                title=str(data.get("title", "")),
+                part=max(0, int(data.get("part", 0))),
+                keywords=[str(k) for k in data.get("keywords", [])],
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -82,8 +89,9 @@ class ListenerState:
     PERSISTENT_KEYS = ("bookmark", "last_story_id", "last_keywords")
 
     @classmethod
-    def from_attributes(cls, listener_key: str | None, persistent: dict[str, Any],
-                        session: dict[str, Any]) -> ListenerState:
+    def from_attributes(
+        cls, listener_key: str | None, persistent: dict[str, Any], session: dict[str, Any]
+    ) -> ListenerState:
         last_story = persistent.get("last_story_id")
         return cls(
             listener_key=listener_key,
@@ -170,9 +178,15 @@ def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
 class Conversation:
     """One turn with one listener; holds the DB session, the listener's state and the strings."""
 
-    def __init__(self, session: Session, state: ListenerState, translate: Translator,
-                 locale: str, rng: random.Random | None = None,
-                 fallback_locale: str = "en-US") -> None:
+    def __init__(
+        self,
+        session: Session,
+        state: ListenerState,
+        translate: Translator,
+        locale: str,
+        rng: random.Random | None = None,
+        fallback_locale: str = "en-US",
+    ) -> None:
         self.session = session
         self.state = state
         self._ = translate
@@ -188,7 +202,8 @@ class Conversation:
         if self._story_locale is None:
             own = self.request_locale
             has_own = own == self.fallback_locale or bool(
-                store.known_keywords(self.session, own, limit=1))
+                store.known_keywords(self.session, own, limit=1)
+            )
             self._story_locale = own if has_own else self.fallback_locale
         return self._story_locale
 
@@ -217,8 +232,9 @@ class Conversation:
             logger.exception("Could not queue a generation request for %s", list(keywords))
 
     def _suggestions(self, exclude: Sequence[str] = ()) -> list[str]:
-        known = [k for k in store.known_keywords(self.session, self.locale, limit=20)
-                 if k not in exclude]
+        known = [
+            k for k in store.known_keywords(self.session, self.locale, limit=20) if k not in exclude
+        ]
         rng = self.rng or random
         return rng.sample(known, k=min(TOPIC_SUGGESTIONS, len(known)))
 
@@ -230,29 +246,39 @@ class Conversation:
         bookmark = self.state.bookmark
         if bookmark is not None:
             self.state.pending = PENDING_RESUME
-            return Reply(Speech().say(self._("welcome_back_resume", title=bookmark.title)),
-                         reprompt=self._("resume_reprompt", title=bookmark.title))
+            return Reply(
+                Speech().say(self._("welcome_back_resume", title=bookmark.title)),
+                reprompt=self._("resume_reprompt", title=bookmark.title),
+            )
         return self.ask_topic("welcome", "welcome_reprompt")
 
-    def ask_topic(self, key: str = "ask_topic_reprompt",
-                  reprompt_key: str = "ask_topic_reprompt", **values: Any) -> Reply:
+    def ask_topic(
+        self,
+        key: str = "ask_topic_reprompt",
+        reprompt_key: str = "ask_topic_reprompt",
+        **values: Any,
+    ) -> Reply:
         self.state.pending = PENDING_TOPIC
         return Reply(Speech().say(self._(key, **values)), reprompt=self._(reprompt_key))
 
     def tell(self, spoken: Sequence[SpokenKeyword]) -> Reply:
         """Tell a story about what was asked (or a surprise when nothing usable was said)."""
         resolved = self._resolve(spoken)
-        return self.tell_about([match for match, _ in resolved],
-                               [said for _, said in resolved])
+        return self.tell_about([match for match, _ in resolved], [said for _, said in resolved])
 
-    def tell_about(self, keywords: Sequence[str] | Sequence[store.KeywordMatch],
-                   said: Sequence[str] | None = None, always_queue: bool = False) -> Reply:
+    def tell_about(
+        self,
+        keywords: Sequence[str] | Sequence[store.KeywordMatch],
+        said: Sequence[str] | None = None,
+        always_queue: bool = False,
+    ) -> Reply:
         """Choose and start a story; queue a new one when we had nothing unheard to offer.
 
         ``keywords`` are lemmas, or this turn's matches from :meth:`_resolve` (not read again).
         """
-        choice = store.choose_story(self.session, keywords, self.state.listener_key,
-                                    self.locale, rng=self.rng)
+        choice = store.choose_story(
+            self.session, keywords, self.state.listener_key, self.locale, rng=self.rng
+        )
         lemmas = [k.lemma if isinstance(k, store.KeywordMatch) else k for k in keywords]
         wanted = self._.join(list(said)) if said else self._say_topics(lemmas)
         story = choice.story
@@ -265,11 +291,15 @@ class Conversation:
             if not lemmas:
                 return Reply(Speech().say(self._("no_stories")), end_session=True)
             if not suggestions:
-                return Reply(Speech().say(self._("unknown_topic_no_suggestions", wanted=wanted)),
-                             reprompt=self._("ask_topic_reprompt"))
+                return Reply(
+                    Speech().say(self._("unknown_topic_no_suggestions", wanted=wanted)),
+                    reprompt=self._("ask_topic_reprompt"),
+                )
             listed = self._say_topics(suggestions)
-            return Reply(Speech().say(self._("unknown_topic", wanted=wanted, suggestions=listed)),
-                         reprompt=self._("suggestion_reprompt", suggestions=listed))
+            return Reply(
+                Speech().say(self._("unknown_topic", wanted=wanted, suggestions=listed)),
+                reprompt=self._("suggestion_reprompt", suggestions=listed),
+            )
         if not lemmas:
             intro = self._("story_intro_surprise", title=story.title)
         elif choice.match == "partial":
@@ -282,9 +312,15 @@ class Conversation:
         self.state.last_keywords = lemmas
         return self._deliver(story, 0, intro, keywords=lemmas, fresh=True)
 
-    def _deliver(self, story: store.StoryView, part: int, intro: str | None,
-                 keywords: Sequence[str] | None = None, fresh: bool = False,
-                 record: bool = True) -> Reply:
+    def _deliver(
+        self,
+        story: store.StoryView,
+        part: int,
+        intro: str | None,
+        keywords: Sequence[str] | None = None,
+        fresh: bool = False,
+        record: bool = True,
+    ) -> Reply:
         """Speak one part, move the bookmark, and ask to go on or offer another story.
 
         ``fresh`` marks a new telling: it is recorded as played at once, so a listener who stops
@@ -305,14 +341,22 @@ class Conversation:
             card_title = story.title
             card_text = truncate(story.text, CARD_MAX_CHARS, self._("card_more"))
         self.state.last_story_id = story.id
-        kept = list(keywords) if keywords is not None else (
-            self.state.bookmark.keywords if self.state.bookmark else [])
+        kept = (
+            list(keywords)
+            if keywords is not None
+            else (self.state.bookmark.keywords if self.state.bookmark else [])
+        )
         if part + 1 < len(parts):
             self.state.bookmark = Bookmark(story.id, story.title, part, kept)
             self.state.pending = PENDING_GO_ON
             speech.pause(PARAGRAPH_BREAK).say(self._("go_on_question"))
-            return Reply(speech, reprompt=self._("go_on_reprompt"), card_title=card_title,
-                         card_text=card_text, display=display)
+            return Reply(
+                speech,
+                reprompt=self._("go_on_reprompt"),
+                card_title=card_title,
+                card_text=card_text,
+                display=display,
+            )
         # Last part: the story is finished.
         if record and story.id >= 0 and self.state.listener_key:
             store.record_play(self.session, self.state.listener_key, story.id, finished=True)
@@ -321,8 +365,13 @@ class Conversation:
         self.state.offer_keywords = kept
         self._say_the_end(speech, story.text)
         speech.say(self._("another_question"))
-        return Reply(speech, reprompt=self._("another_reprompt"), card_title=card_title,
-                     card_text=card_text, display=display)
+        return Reply(
+            speech,
+            reprompt=self._("another_reprompt"),
+            card_title=card_title,
+            card_text=card_text,
+            display=display,
+        )
 
     def _say_the_end(self, speech: Speech, story_text: str) -> None:
         """Close the story, without a second "The end." when the story already says it."""
@@ -352,8 +401,9 @@ class Conversation:
         story = self._bookmarked_story()
         if story is None or self.state.bookmark is None:
             return self.ask_topic("nothing_to_resume")
-        return self._deliver(story, self.state.bookmark.part,
-                             self._("story_resume", title=story.title))
+        return self._deliver(
+            story, self.state.bookmark.part, self._("story_resume", title=story.title)
+        )
 
     def decline_resume(self) -> Reply:
         self.state.bookmark = None
@@ -367,8 +417,13 @@ class Conversation:
         if self.state.last_story_id is not None:
             last = store.get_story(self.session, self.state.last_story_id)
             if last is not None:
-                return self._deliver(last, len(story_parts(last)) - 1, None,
-                                     keywords=self.state.last_keywords, record=False)
+                return self._deliver(
+                    last,
+                    len(story_parts(last)) - 1,
+                    None,
+                    keywords=self.state.last_keywords,
+                    record=False,
+                )
         return self.ask_topic("nothing_to_repeat")
 
     def start_over(self) -> Reply:
@@ -378,8 +433,9 @@ class Conversation:
         if story is None:
             return self.ask_topic("nothing_to_start_over")
         kept = self.state.bookmark.keywords if self.state.bookmark else self.state.last_keywords
-        return self._deliver(story, 0, self._("story_start_over", title=story.title),
-                             keywords=kept, fresh=True)
+        return self._deliver(
+            story, 0, self._("story_start_over", title=story.title), keywords=kept, fresh=True
+        )
 
     def pause(self) -> Reply:
         bookmark = self.state.bookmark
@@ -393,8 +449,9 @@ class Conversation:
         bookmark = self.state.bookmark
         self.state.pending = None
         if bookmark is not None:
-            return Reply(Speech().say(self._("stop_with_story", title=bookmark.title)),
-                         end_session=True)
+            return Reply(
+                Speech().say(self._("stop_with_story", title=bookmark.title)), end_session=True
+            )
         return Reply(Speech().say(self._("goodbye")), end_session=True)
 
     def yes(self) -> Reply:
@@ -418,8 +475,10 @@ class Conversation:
         if not suggestions:
             return Reply(Speech().say(self._("no_stories")), end_session=True)
         self.state.pending = PENDING_TOPIC
-        return Reply(Speech().say(self._("topics", suggestions=self._say_topics(suggestions))),
-                     reprompt=self._("topics_reprompt"))
+        return Reply(
+            Speech().say(self._("topics", suggestions=self._say_topics(suggestions))),
+            reprompt=self._("topics_reprompt"),
+        )
 
     def help(self) -> Reply:
         return self.ask_topic("help", "help_reprompt")
@@ -428,10 +487,13 @@ class Conversation:
         return self.ask_topic("fallback", "fallback_reprompt")
 
     # ----------------------------------------------------------------- new stories
-    def new_story(self, spoken: Sequence[SpokenKeyword],
-                  generate: Callable[[list[str]], Any | None] | None = None,
-                  announce: Callable[[str], None] | None = None) -> Reply:
-        """"Make up a new story": live when ``generate`` is given, else queued for later.
+    def new_story(
+        self,
+        spoken: Sequence[SpokenKeyword],
+        generate: Callable[[list[str]], Any | None] | None = None,
+        announce: Callable[[str], None] | None = None,
+    ) -> Reply:
+        """ "Make up a new story": live when ``generate`` is given, else queued for later.
 
         ``announce`` sends the "let me think" progressive response before the slow part;
         ``generate`` returns an object with ``title``/``text`` (and optionally ``story_id``) or
@@ -443,8 +505,11 @@ class Conversation:
         said = [words for _, words in resolved]
         wanted = self._.join(said)
         if not keywords:
-            return Reply(Speech().say(self._("new_story_needs_topic")),
-                         reprompt=self._("new_story_needs_topic"), elicit_slot=intents.KEYWORD_SLOT)
+            return Reply(
+                Speech().say(self._("new_story_needs_topic")),
+                reprompt=self._("new_story_needs_topic"),
+                elicit_slot=intents.KEYWORD_SLOT,
+            )
         if generate is None:
             return self._new_story_queued(keywords, wanted)
         if announce is not None:
@@ -453,8 +518,9 @@ class Conversation:
         if story is None or not getattr(story, "text", None):
             return self._live_fallback(matches, said)
         story_id = getattr(story, "story_id", None) or self._store_live(story)
-        return self._tell_live(keywords, str(getattr(story, "title", "") or wanted),
-                               str(story.text), story_id)
+        return self._tell_live(
+            keywords, str(getattr(story, "title", "") or wanted), str(story.text), story_id
+        )
 
     def _store_live(self, story: Any) -> int | None:
         """Keep a live story (generator.assemble.GeneratedStory) in the catalogue.
@@ -489,11 +555,15 @@ class Conversation:
             question = self._("new_story_offer_other")
         return Reply(speech.say(question), reprompt=question)
 
-    def _tell_live(self, keywords: list[str], title: str, text: str,
-                   story_id: int | None) -> Reply:
+    def _tell_live(self, keywords: list[str], title: str, text: str, story_id: int | None) -> Reply:
         """Speak a story the live model just wrote."""
-        view = store.StoryView(id=story_id if story_id is not None else -1, title=title,
-                               text=text, keywords=tuple(keywords), locale=self.locale)
+        view = store.StoryView(
+            id=story_id if story_id is not None else -1,
+            title=title,
+            text=text,
+            keywords=tuple(keywords),
+            locale=self.locale,
+        )
         self.state.last_keywords = list(keywords)
         intro = self._("new_story_live_intro", title=title)
         if story_id is not None:
@@ -505,9 +575,13 @@ class Conversation:
         speech.say(self._("another_question"))
         self.state.pending = PENDING_OFFER
         self.state.offer_keywords = list(keywords)
-        return Reply(speech, reprompt=self._("another_reprompt"), card_title=title,
-                     card_text=truncate(text, CARD_MAX_CHARS, self._("card_more")),
-                     display=Display(title, parts[0], 1, 1))
+        return Reply(
+            speech,
+            reprompt=self._("another_reprompt"),
+            card_title=title,
+            card_text=truncate(text, CARD_MAX_CHARS, self._("card_more")),
+            display=Display(title, parts[0], 1, 1),
+        )
 
     def _live_fallback(self, keywords: list[store.KeywordMatch], said: list[str]) -> Reply:
         """The live model was too slow or failed: queue it and tell a stored story instead."""

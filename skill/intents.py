@@ -26,8 +26,23 @@ FALLBACK = "AMAZON.FallbackIntent"
 NAVIGATE_HOME = "AMAZON.NavigateHomeIntent"
 
 #: Every intent of the interaction model, in its order.
-ALL = (TELL_STORY, NEW_STORY, LIST_TOPICS, YES, NO, NEXT, REPEAT, START_OVER, PAUSE, RESUME,
-       HELP, STOP, CANCEL, FALLBACK, NAVIGATE_HOME)
+ALL = (
+    TELL_STORY,
+    NEW_STORY,
+    LIST_TOPICS,
+    YES,
+    NO,
+    NEXT,
+    REPEAT,
+    START_OVER,
+    PAUSE,
+    RESUME,
+    HELP,
+    STOP,
+    CANCEL,
+    FALLBACK,
+    NAVIGATE_HOME,
+)
 
 # Slots of TellStoryIntent (both) and NewStoryIntent (the first).
 KEYWORD_SLOT = "keyword"

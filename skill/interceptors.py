@@ -60,8 +60,11 @@ class RequestLoggingInterceptor(AbstractRequestInterceptor):
 class ResponseLoggingInterceptor(AbstractResponseInterceptor):
     def process(self, handler_input: HandlerInput, response: Response | None) -> None:
         ends = response.should_end_session if response is not None else None
-        logger.info("response for %s ends_session=%s",
-                    getattr(handler_input.request_envelope.request, "request_id", None), ends)
+        logger.info(
+            "response for %s ends_session=%s",
+            getattr(handler_input.request_envelope.request, "request_id", None),
+            ends,
+        )
 
 
 class ListenerStateLoadInterceptor(AbstractRequestInterceptor):
@@ -76,7 +79,8 @@ class ListenerStateLoadInterceptor(AbstractRequestInterceptor):
         state = ListenerState.from_attributes(key, persistent, session)
         manager.request_attributes[STATE_KEY] = state
         manager.request_attributes[_SNAPSHOT_KEY] = json.dumps(
-            state.persistent_attributes(), sort_keys=True)
+            state.persistent_attributes(), sort_keys=True
+        )
 
 
 class ListenerStateSaveInterceptor(AbstractResponseInterceptor):
@@ -95,8 +99,11 @@ class ListenerStateSaveInterceptor(AbstractResponseInterceptor):
         if json.dumps(persistent, sort_keys=True) == manager.request_attributes.get(_SNAPSHOT_KEY):
             return
         # Keep keys this version does not know about (written by a newer one): lose no data.
-        merged = {k: v for k, v in manager.persistent_attributes.items()
-                  if k not in ListenerState.PERSISTENT_KEYS}
+        merged = {
+            k: v
+            for k, v in manager.persistent_attributes.items()
+            if k not in ListenerState.PERSISTENT_KEYS
+        }
         merged.update(persistent)
         manager.persistent_attributes = merged
         manager.save_persistent_attributes()

@@ -63,9 +63,7 @@ def load_seed_model(locale: str, models_dir: Path = MODELS_DIR) -> dict[str, Any
     return load_json(Path(models_dir) / f"{locale}.json")
 
 
-def render_interaction_model(
-    locale: str, sources_dir: Path = MODEL_SOURCES_DIR
-) -> dict[str, Any]:
+def render_interaction_model(locale: str, sources_dir: Path = MODEL_SOURCES_DIR) -> dict[str, Any]:
     """``base.json`` plus the sample utterances ``<locale>.json`` adds (when it exists)."""
     model = load_json(Path(sources_dir) / "base.json")
     override_path = Path(sources_dir) / f"{locale}.json"
@@ -149,8 +147,9 @@ def merge_keyword_values(
     Each value's id is its lemma. Checked-in values keep their curated synonyms plus the
     catalogue's; keywords new to the model also get their inflections ("mouse" -> "mice"). Value
     names are claimed first (a catalogue keyword that a checked-in value listed as a synonym
-    becomes a value of its own), then synonyms in order, so no phrase maps to two ids. The SMAPI schema wants at least one
-    synonym per value: "the <keyword>" stands in when nothing else is left.
+    becomes a value of its own), then synonyms in order, so no phrase maps to two ids. The SMAPI
+    schema wants at least one synonym per value: "the <keyword>" stands in when nothing else is
+    left.
     """
     merged = copy.deepcopy(model)
     slot_type = next(t for t in language_model(merged)["types"] if t["name"] == KEYWORD_TYPE)
@@ -248,7 +247,8 @@ def check_interaction_model(model: dict[str, Any]) -> list[str]:
                     problems.append(f"{slot_type['name']}: {phrase!r} is not a clean value")
                 if phrases.get(phrase, vid) != vid:
                     problems.append(
-                        f"{slot_type['name']}: {phrase!r} belongs to {phrases[phrase]} and {vid}")
+                        f"{slot_type['name']}: {phrase!r} belongs to {phrases[phrase]} and {vid}"
+                    )
                 phrases[phrase] = vid
     return problems
 
@@ -272,7 +272,7 @@ def sample_matches(sample: str, utterance: str, slot_values: dict[str, set[str]]
     pattern = ""
     position = 0
     for match in _SLOT_REF.finditer(sample):
-        pattern += re.escape(sample[position:match.start()])
+        pattern += re.escape(sample[position : match.start()])
         options = sorted(slot_values.get(match.group(1), set()), key=len, reverse=True)
         alternatives = "|".join(re.escape(option) for option in options)
         pattern += f"(?:{alternatives})" if options else ".+"
@@ -390,6 +390,7 @@ def build_lambda_bundle(
     ]
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for package in LAMBDA_PACKAGES:
-        written.append(Path(shutil.copytree(project_root / package, out_dir / package,
-                                            ignore=ignore)))
+        written.append(
+            Path(shutil.copytree(project_root / package, out_dir / package, ignore=ignore))
+        )
     return written

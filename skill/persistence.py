@@ -48,8 +48,9 @@ class SqlPersistenceAdapter(AbstractPersistenceAdapter):
         with self._session_factory() as session:
             return dict(store.load_listener_attributes(session, key) or {})
 
-    def save_attributes(self, request_envelope: RequestEnvelope,
-                        attributes: dict[str, Any]) -> None:
+    def save_attributes(
+        self, request_envelope: RequestEnvelope, attributes: dict[str, Any]
+    ) -> None:
         key = self._key(request_envelope)
         with self._session_factory() as session:
             store.save_listener_attributes(session, key, attributes)

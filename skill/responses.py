@@ -40,19 +40,26 @@ def respond(handler_input: HandlerInput, reply: Reply) -> Response:
         builder.set_card(SimpleCard(title=reply.card_title, content=reply.card_text))
     if reply.display is not None and supports_apl(handler_input):
         display = reply.display
-        builder.add_directive(RenderDocumentDirective(
-            token=APL_TOKEN,
-            document=_APL_DOCUMENT,
-            datasources={"story": {
-                "title": display.title,
-                "paragraphs": display.paragraphs,
-                "progress": f"{display.part} / {display.parts}" if display.parts > 1 else "",
-            }},
-        ))
+        builder.add_directive(
+            RenderDocumentDirective(
+                token=APL_TOKEN,
+                document=_APL_DOCUMENT,
+                datasources={
+                    "story": {
+                        "title": display.title,
+                        "paragraphs": display.paragraphs,
+                        "progress": f"{display.part} / {display.parts}"
+                        if display.parts > 1
+                        else "",
+                    }
+                },
+            )
+        )
     if reply.elicit_slot:
         intent = getattr(handler_input.request_envelope.request, "intent", None)
-        builder.add_directive(ElicitSlotDirective(updated_intent=intent,
-                                                  slot_to_elicit=reply.elicit_slot))
+        builder.add_directive(
+            ElicitSlotDirective(updated_intent=intent, slot_to_elicit=reply.elicit_slot)
+        )
     if reply.end_session or (not reply.reprompt and not reply.elicit_slot):
         builder.set_should_end_session(True)
     return builder.response

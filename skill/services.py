@@ -78,8 +78,9 @@ class SkillServices:
         try:
             self.live_storyteller()
         except Exception:
-            logger.exception("Live storyteller could not be started from %s",
-                             self.settings.live_model_path)
+            logger.exception(
+                "Live storyteller could not be started from %s", self.settings.live_model_path
+            )
 
     def generate_live(self, keywords: Sequence[str]) -> Any | None:
         """Run the model in a worker thread; None when it misses the deadline or fails.
@@ -91,8 +92,9 @@ class SkillServices:
         try:
             teller = self.live_storyteller()
         except Exception:
-            logger.exception("Live storyteller could not be loaded from %s",
-                             self.settings.live_model_path)
+            logger.exception(
+                "Live storyteller could not be loaded from %s", self.settings.live_model_path
+            )
             return None
         with self._storyteller_lock:
             if self._executor is None:
@@ -114,6 +116,12 @@ class SkillServices:
         state: ListenerState = attributes[STATE_KEY]
         locale = handler_input.request_envelope.request.locale or self.settings.default_locale
         with self.session_factory() as session:
-            yield Conversation(session, state, attributes[TRANSLATOR_KEY], locale, rng=self.rng,
-                               fallback_locale=self.settings.default_locale)
+            yield Conversation(
+                session,
+                state,
+                attributes[TRANSLATOR_KEY],
+                locale,
+                rng=self.rng,
+                fallback_locale=self.settings.default_locale,
+            )
             session.commit()

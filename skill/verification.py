@@ -161,7 +161,8 @@ def validate_cert_url(url: str) -> None:
         raise VerificationException(f"Certificate URL must use https, not {parts.scheme!r}")
     if (parts.hostname or "").lower() != CERT_URL_HOST:
         raise VerificationException(
-            f"Certificate URL host {parts.hostname!r} is not {CERT_URL_HOST}")
+            f"Certificate URL host {parts.hostname!r} is not {CERT_URL_HOST}"
+        )
     if port is not None and port != CERT_URL_PORT:
         raise VerificationException(f"Certificate URL port {port} is not {CERT_URL_PORT}")
     if parts.username or parts.password:
@@ -254,12 +255,14 @@ class SignatureVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
         if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
             raise VerificationException(
                 f"Signing certificate is not valid now (valid {leaf.not_valid_before_utc:%Y-%m-%d}"
-                f" to {leaf.not_valid_after_utc:%Y-%m-%d})")
+                f" to {leaf.not_valid_after_utc:%Y-%m-%d})"
+            )
         try:
             san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
-            raise VerificationException("Signing certificate has no subject alternative names"
-                                        ) from None
+            raise VerificationException(
+                "Signing certificate has no subject alternative names"
+            ) from None
         if ALEXA_SAN not in san.get_values_for_type(x509.DNSName):
             raise VerificationException(f"Signing certificate is not issued to {ALEXA_SAN}")
         try:
@@ -268,21 +271,25 @@ class SignatureVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
                 raise VerificationException("Signing certificate may not sign (key usage)")
         except x509.ExtensionNotFound:
             pass
-        verifier = (PolicyBuilder().store(self._trust_store()).time(now)
-                    .build_server_verifier(x509.DNSName(ALEXA_SAN)))
+        verifier = (
+            PolicyBuilder()
+            .store(self._trust_store())
+            .time(now)
+            .build_server_verifier(x509.DNSName(ALEXA_SAN))
+        )
         try:
             verifier.verify(leaf, intermediates)
         except VerificationError as exc:
             raise VerificationException(f"Certificate chain is not trusted: {exc}") from None
         return leaf
 
-    def verify(self, headers: Any, serialized_request_env: str,
-               deserialized_request_env: Any) -> None:
+    def verify(
+        self, headers: Any, serialized_request_env: str, deserialized_request_env: Any
+    ) -> None:
         url = _header(headers, CERT_URL_HEADER)
         signature = _header(headers, SIGNATURE_HEADER)
         if not url or not signature:
-            raise VerificationException(
-                f"Missing {CERT_URL_HEADER} or {SIGNATURE_HEADER} header")
+            raise VerificationException(f"Missing {CERT_URL_HEADER} or {SIGNATURE_HEADER} header")
         validate_cert_url(url)
         leaf = self._validated_leaf(url)
         try:
@@ -293,8 +300,9 @@ class SignatureVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
         if not isinstance(public_key, RSAPublicKey):
             raise VerificationException("Signing certificate does not hold an RSA key")
         try:
-            public_key.verify(signature_bytes, serialized_request_env.encode("utf-8"),
-                              PKCS1v15(), SHA256())
+            public_key.verify(
+                signature_bytes, serialized_request_env.encode("utf-8"), PKCS1v15(), SHA256()
+            )
         except InvalidSignature:
             raise VerificationException("Request signature does not match its body") from None
 
@@ -302,13 +310,17 @@ class SignatureVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
 class TimestampVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
     """Rejects replays: the request timestamp must be within 150 s of now."""
 
-    def __init__(self, tolerance_seconds: float = TIMESTAMP_TOLERANCE_SECONDS,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        tolerance_seconds: float = TIMESTAMP_TOLERANCE_SECONDS,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         self._tolerance = min(tolerance_seconds, TIMESTAMP_TOLERANCE_SECONDS)
         self._clock = clock
 
-    def verify(self, headers: Any, serialized_request_env: str,
-               deserialized_request_env: Any) -> None:
+    def verify(
+        self, headers: Any, serialized_request_env: str, deserialized_request_env: Any
+    ) -> None:
         request = getattr(deserialized_request_env, "request", None)
         timestamp = getattr(request, "timestamp", None)
         if not isinstance(timestamp, datetime):
@@ -318,7 +330,8 @@ class TimestampVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
         skew = abs((self._clock() - timestamp).total_seconds())
         if skew > self._tolerance:
             raise VerificationException(
-                f"Request timestamp is {skew:.0f} s from now (tolerance {self._tolerance:.0f} s)")
+                f"Request timestamp is {skew:.0f} s from now (tolerance {self._tolerance:.0f} s)"
+            )
 
 
 class SkillIdVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
@@ -327,8 +340,9 @@ class SkillIdVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
     def __init__(self, skill_id: str) -> None:
         self._skill_id = skill_id
 
-    def verify(self, headers: Any, serialized_request_env: str,
-               deserialized_request_env: Any) -> None:
+    def verify(
+        self, headers: Any, serialized_request_env: str, deserialized_request_env: Any
+    ) -> None:
         found = None
         context = getattr(deserialized_request_env, "context", None)
         system = getattr(context, "system", None)
@@ -341,8 +355,7 @@ class SkillIdVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
             raise VerificationException(f"Request is for skill {found!r}, not this skill")
 
 
-def default_verifiers(skill_id: str | None,
-                      signature_verifier: Any | None = None) -> list[Any]:
+def default_verifiers(skill_id: str | None, signature_verifier: Any | None = None) -> list[Any]:
     """Signature + timestamp (+ skill id when configured): what a public endpoint must check."""
     verifiers: list[Any] = [signature_verifier or SignatureVerifier(), TimestampVerifier()]
     if skill_id:

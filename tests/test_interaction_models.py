@@ -32,9 +32,11 @@ def test_rendering_writes_every_locale(tmp_path):
 
 def test_locale_samples_are_added_to_the_base(tmp_path):
     (tmp_path / "base.json").write_text(
-        (package.MODEL_SOURCES_DIR / "base.json").read_text(encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "en-GB.json").write_text(json.dumps(
-        {"samples": {intents.LIST_TOPICS: ["what's in the cupboard"]}}), encoding="utf-8")
+        (package.MODEL_SOURCES_DIR / "base.json").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (tmp_path / "en-GB.json").write_text(
+        json.dumps({"samples": {intents.LIST_TOPICS: ["what's in the cupboard"]}}), encoding="utf-8"
+    )
     model = package.render_interaction_model("en-GB", tmp_path)
     by_name = {i["name"]: i for i in package.language_model(model)["intents"]}
     assert by_name[intents.LIST_TOPICS]["samples"][-1] == "what's in the cupboard"
@@ -44,7 +46,8 @@ def test_locale_samples_are_added_to_the_base(tmp_path):
 
 def test_an_override_for_an_unknown_intent_is_refused(tmp_path):
     (tmp_path / "base.json").write_text(
-        (package.MODEL_SOURCES_DIR / "base.json").read_text(encoding="utf-8"), encoding="utf-8")
+        (package.MODEL_SOURCES_DIR / "base.json").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     (tmp_path / "en-AU.json").write_text(json.dumps({"samples": {"TellJokeIntent": ["a joke"]}}))
     with pytest.raises(package.SkillPackageError, match="TellJokeIntent"):
         package.render_interaction_model("en-AU", tmp_path)
@@ -61,8 +64,10 @@ def test_the_base_model_declares_exactly_our_intents_and_slots():
     by_name = {intent["name"]: intent for intent in lm["intents"]}
     assert tuple(by_name) == intents.ALL
     slots = {s["name"]: s["type"] for s in by_name[intents.TELL_STORY]["slots"]}
-    assert slots == {intents.KEYWORD_SLOT: intents.KEYWORD_TYPE,
-                     intents.SECOND_KEYWORD_SLOT: intents.KEYWORD_TYPE}
+    assert slots == {
+        intents.KEYWORD_SLOT: intents.KEYWORD_TYPE,
+        intents.SECOND_KEYWORD_SLOT: intents.KEYWORD_TYPE,
+    }
     slots = {s["name"]: s["type"] for s in by_name[intents.NEW_STORY]["slots"]}
     assert slots == {intents.KEYWORD_SLOT: intents.KEYWORD_TYPE}
     assert [t["name"] for t in lm["types"]] == [intents.KEYWORD_TYPE]
@@ -72,8 +77,13 @@ def _handler_input(intent: str) -> HandlerInput:
     envelope = {
         "version": "1.0",
         "context": {"System": {"application": {"applicationId": "test"}, "user": {"userId": "u"}}},
-        "request": {"type": "IntentRequest", "requestId": "r", "locale": "en-US",
-                    "timestamp": "2030-01-01T00:00:00Z", "intent": {"name": intent}},
+        "request": {
+            "type": "IntentRequest",
+            "requestId": "r",
+            "locale": "en-US",
+            "timestamp": "2030-01-01T00:00:00Z",
+            "intent": {"name": intent},
+        },
     }
     request = DefaultSerializer().deserialize(json.dumps(envelope), RequestEnvelope)
     return HandlerInput(request_envelope=request)
@@ -82,5 +92,6 @@ def _handler_input(intent: str) -> HandlerInput:
 @pytest.mark.parametrize("intent", intents.ALL)
 def test_every_intent_of_the_model_has_its_own_handler(intent):
     handler_input = _handler_input(intent)
-    handler = next(h for h in request_handlers(None) if h.can_handle(handler_input))  # type: ignore[arg-type]
+    handlers = request_handlers(None)  # type: ignore[arg-type]  # can_handle needs no services
+    handler = next(h for h in handlers if h.can_handle(handler_input))
     assert not isinstance(handler, UnhandledIntentHandler)

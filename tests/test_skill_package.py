@@ -23,9 +23,17 @@ KIDS_CATEGORIES = {
     "CHILDRENS_NOVELTY_AND_HUMOR",
 }
 BUILT_INS = {
-    "AMAZON.YesIntent", "AMAZON.NoIntent", "AMAZON.NextIntent", "AMAZON.RepeatIntent",
-    "AMAZON.StartOverIntent", "AMAZON.PauseIntent", "AMAZON.ResumeIntent", "AMAZON.HelpIntent",
-    "AMAZON.StopIntent", "AMAZON.CancelIntent", "AMAZON.FallbackIntent",
+    "AMAZON.YesIntent",
+    "AMAZON.NoIntent",
+    "AMAZON.NextIntent",
+    "AMAZON.RepeatIntent",
+    "AMAZON.StartOverIntent",
+    "AMAZON.PauseIntent",
+    "AMAZON.ResumeIntent",
+    "AMAZON.HelpIntent",
+    "AMAZON.StopIntent",
+    "AMAZON.CancelIntent",
+    "AMAZON.FallbackIntent",
     "AMAZON.NavigateHomeIntent",
 }
 
@@ -73,7 +81,8 @@ CATALOGUE = [
 @pytest.mark.parametrize("locale", package.LOCALES)
 def test_checked_in_models_match_the_smapi_schema(smapi_definitions, models, locale):
     errors = smapi_errors(
-        smapi_definitions, "v1.skill.interactionModel.InteractionModelData", models[locale])
+        smapi_definitions, "v1.skill.interactionModel.InteractionModelData", models[locale]
+    )
     assert errors == []
 
 
@@ -81,7 +90,8 @@ def test_checked_in_models_match_the_smapi_schema(smapi_definitions, models, loc
 def test_built_models_match_the_smapi_schema(smapi_definitions, models, locale):
     merged = package.merge_keyword_values(models[locale], CATALOGUE)
     errors = smapi_errors(
-        smapi_definitions, "v1.skill.interactionModel.InteractionModelData", merged)
+        smapi_definitions, "v1.skill.interactionModel.InteractionModelData", merged
+    )
     assert errors == []
 
 
@@ -90,7 +100,8 @@ def test_schema_check_catches_a_broken_model(smapi_definitions, models):
     broken["interactionModel"]["languageModel"]["types"][0]["values"][0]["name"]["synonyms"] = []
     del broken["interactionModel"]["languageModel"]["invocationName"]
     errors = smapi_errors(
-        smapi_definitions, "v1.skill.interactionModel.InteractionModelData", broken)
+        smapi_definitions, "v1.skill.interactionModel.InteractionModelData", broken
+    )
     assert len(errors) == 2
 
 
@@ -112,10 +123,16 @@ def test_voice_contract(models, locale):
     assert BUILT_INS | {"TellStoryIntent", "NewStoryIntent", "ListTopicsIntent"} == set(intents)
     tell = intents["TellStoryIntent"]
     assert {s["name"]: s["type"] for s in tell["slots"]} == {
-        "keyword": "STORY_KEYWORD", "secondKeyword": "STORY_KEYWORD"}
-    for sample in ("tell me a story", "a story about {keyword}", "surprise me",
-                   "tell me a story about {keyword} and {secondKeyword}",
-                   "read me a bedtime story about a {keyword}"):
+        "keyword": "STORY_KEYWORD",
+        "secondKeyword": "STORY_KEYWORD",
+    }
+    for sample in (
+        "tell me a story",
+        "a story about {keyword}",
+        "surprise me",
+        "tell me a story about {keyword} and {secondKeyword}",
+        "read me a bedtime story about a {keyword}",
+    ):
         assert sample in tell["samples"]
     assert "make up a new story about {keyword}" in intents["NewStoryIntent"]["samples"]
     assert "what stories do you have" in intents["ListTopicsIntent"]["samples"]
@@ -174,10 +191,13 @@ def test_example_phrases_come_from_the_samples(manifest, models):
 def test_example_phrase_that_matches_no_sample_is_caught(manifest, models):
     changed = json.loads(json.dumps(manifest))
     changed["manifest"]["publishingInformation"]["locales"]["en-US"]["examplePhrases"].append(
-        "Alexa, ask bedtime stories to sing a song")
+        "Alexa, ask bedtime stories to sing a song"
+    )
     problems = package.check_example_phrases(changed, models)
-    assert problems == ["en-US: example phrase 'Alexa, ask bedtime stories to sing a song' "
-                        "matches no sample utterance"]
+    assert problems == [
+        "en-US: example phrase 'Alexa, ask bedtime stories to sing a song' "
+        "matches no sample utterance"
+    ]
 
 
 def test_manifest_publishing_and_privacy(manifest):
@@ -190,11 +210,22 @@ def test_manifest_publishing_and_privacy(manifest):
         assert 0 < len(info["summary"]) <= 160 and len(info["description"]) > 200
         assert info["keywords"]
     privacy = m["privacyAndCompliance"]
-    assert {key: privacy[key] for key in (
-        "isChildDirected", "containsAds", "usesPersonalInfo", "allowsPurchases",
-        "isExportCompliant")} == {
-        "isChildDirected": True, "containsAds": False, "usesPersonalInfo": False,
-        "allowsPurchases": False, "isExportCompliant": True}
+    assert {
+        key: privacy[key]
+        for key in (
+            "isChildDirected",
+            "containsAds",
+            "usesPersonalInfo",
+            "allowsPurchases",
+            "isExportCompliant",
+        )
+    } == {
+        "isChildDirected": True,
+        "containsAds": False,
+        "usesPersonalInfo": False,
+        "allowsPurchases": False,
+        "isExportCompliant": True,
+    }
     custom = m["apis"]["custom"]
     assert custom["endpoint"]["uri"] == package.PLACEHOLDER_ENDPOINT
     assert [i["type"] for i in custom["interfaces"]] == ["ALEXA_PRESENTATION_APL"]
@@ -213,8 +244,9 @@ def test_ask_resources_point_at_the_package_and_the_lambda_shim():
 
 def test_merge_adds_catalogue_keywords_without_clashes(models):
     merged = package.merge_keyword_values(models["en-US"], CATALOGUE)
-    values = {v["id"]: v["name"]["synonyms"] for v in package.language_model(merged)["types"][0]
-              ["values"]}
+    values = {
+        v["id"]: v["name"]["synonyms"] for v in package.language_model(merged)["types"][0]["values"]
+    }
     assert "wyrm" in values["dragon"] and "dragons" in values["dragon"]
     assert values["zebra"] == ["zebras", "stripy horse"]
     assert "rabbit" in values and "rabbit" not in values["bunny"]
@@ -222,38 +254,45 @@ def test_merge_adds_catalogue_keywords_without_clashes(models):
     assert values["sheep"] == ["lamb", "lambs"]
     assert package.check_interaction_model(merged) == []
     # the checked-in model itself is left alone
-    assert "zebra" not in {v["id"] for v in package.language_model(models["en-US"])["types"][0]
-                           ["values"]}
+    assert "zebra" not in {
+        v["id"] for v in package.language_model(models["en-US"])["types"][0]["values"]
+    }
 
 
 def test_merge_gives_every_new_value_a_synonym(models):
     merged = package.merge_keyword_values(models["en-US"], [("sheep dog!", []), ("", ["x"])])
-    values = {v["id"]: v["name"]["synonyms"] for v in package.language_model(merged)["types"][0]
-              ["values"]}
+    values = {
+        v["id"]: v["name"]["synonyms"] for v in package.language_model(merged)["types"][0]["values"]
+    }
     assert values["sheep dog"] == ["sheep dogs"]
     assert "" not in values
 
 
 def test_build_writes_an_ask_cli_v2_package(tmp_path):
     written = package.build_skill_package(
-        tmp_path / "skill-package", CATALOGUE, endpoint="https://example.org/alexa")
+        tmp_path / "skill-package", CATALOGUE, endpoint="https://example.org/alexa"
+    )
     names = sorted(p.relative_to(tmp_path).as_posix() for p in written)
-    assert names == ["skill-package/interactionModels/custom/" + f"{loc}.json"
-                     for loc in sorted(package.LOCALES)] + ["skill-package/skill.json"]
+    assert names == [
+        "skill-package/interactionModels/custom/" + f"{loc}.json" for loc in sorted(package.LOCALES)
+    ] + ["skill-package/skill.json"]
     skill_json = json.loads((tmp_path / "skill-package" / "skill.json").read_text())
     assert skill_json["manifest"]["apis"]["custom"]["endpoint"] == {
-        "uri": "https://example.org/alexa", "sslCertificateType": "Trusted"}
-    model = json.loads(
-        (tmp_path / "skill-package/interactionModels/custom/en-GB.json").read_text())
+        "uri": "https://example.org/alexa",
+        "sslCertificateType": "Trusted",
+    }
+    model = json.loads((tmp_path / "skill-package/interactionModels/custom/en-GB.json").read_text())
     ids = {v["id"] for v in package.language_model(model)["types"][0]["values"]}
     assert {"zebra", "dragon", "teddy bear"} <= ids
 
 
 def test_build_accepts_a_lambda_arn(tmp_path):
     package.build_skill_package(
-        tmp_path, [], endpoint="arn:aws:lambda:us-east-1:123456789012:function:bedtime")
+        tmp_path, [], endpoint="arn:aws:lambda:us-east-1:123456789012:function:bedtime"
+    )
     endpoint = json.loads((tmp_path / "skill.json").read_text())["manifest"]["apis"]["custom"][
-        "endpoint"]
+        "endpoint"
+    ]
     assert endpoint == {"uri": "arn:aws:lambda:us-east-1:123456789012:function:bedtime"}
 
 
@@ -315,7 +354,8 @@ def test_cli_build_takes_the_endpoint_from_the_environment(tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "skill.json").read_text())
     assert manifest["manifest"]["apis"]["custom"]["endpoint"]["uri"] == (
-        "https://stories.example.net/alexa")
+        "https://stories.example.net/alexa"
+    )
 
 
 def test_cli_build_explains_an_unreachable_database(tmp_path, monkeypatch):
@@ -333,12 +373,23 @@ def test_lambda_bundle_imports_the_shim_on_its_own(tmp_path):
     assert (bundle / "lambda_function.py").is_file()
     assert (bundle / "requirements.txt").is_file()
     assert not (bundle / "generator").exists()
-    code = ("import sys, lambda_function; "
-            "assert lambda_function.__file__.startswith(sys.argv[1]); "
-            "assert callable(lambda_function.lambda_handler); "
-            "assert 'torch' not in sys.modules")
-    env = {**os.environ, "BEDTIME_DATABASE_URL": f"sqlite:///{tmp_path / 'lambda.sqlite3'}",
-           "PYTHONPATH": str(bundle)}
-    result = subprocess.run([sys.executable, "-c", code, str(bundle)], cwd=bundle, env=env,
-                            capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys, lambda_function; "
+        "assert lambda_function.__file__.startswith(sys.argv[1]); "
+        "assert callable(lambda_function.lambda_handler); "
+        "assert 'torch' not in sys.modules"
+    )
+    env = {
+        **os.environ,
+        "BEDTIME_DATABASE_URL": f"sqlite:///{tmp_path / 'lambda.sqlite3'}",
+        "PYTHONPATH": str(bundle),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(bundle)],
+        cwd=bundle,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr

@@ -29,6 +29,7 @@ from db.models import (
 
 log = logging.getLogger(__name__)
 
+
 def _get_or_create_keyword(session: Session, lemma: str) -> Keyword:
     """The Keyword row for a canonical lemma, created if new (safe against concurrent creators)."""
     found = session.scalar(select(Keyword).where(Keyword.lemma == lemma))

@@ -29,6 +29,7 @@ from db.store.keywords import _get_or_create_keyword, resolve_keyword
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class StoryView:
     """A served story, detached from the session (safe to keep after commit/close)."""

@@ -28,15 +28,23 @@ class CatchAllExceptionHandler(AbstractExceptionHandler):
             context = request_context(handler_input)
         except Exception:  # the envelope itself may be what is broken
             context = {}
-        logger.error("Unhandled %s while handling %s", type(exception).__name__,
-                     json.dumps(context), exc_info=exception)
+        logger.error(
+            "Unhandled %s while handling %s",
+            type(exception).__name__,
+            json.dumps(context),
+            exc_info=exception,
+        )
         # The translator is missing if the failure happened before the localisation interceptor.
         translate = handler_input.attributes_manager.request_attributes.get(TRANSLATOR_KEY)
         if translate is None:
-            translate = translator_for(getattr(handler_input.request_envelope.request,
-                                               "locale", None))
+            translate = translator_for(
+                getattr(handler_input.request_envelope.request, "locale", None)
+            )
         builder = handler_input.response_builder
         if context.get("request_type") == "SessionEndedRequest":
             return builder.response  # nothing may be spoken after the session ended
-        return builder.speak(escape(translate("error"))).ask(
-            escape(translate("error_reprompt"))).response
+        return (
+            builder.speak(escape(translate("error")))
+            .ask(escape(translate("error_reprompt")))
+            .response
+        )

@@ -35,9 +35,12 @@ class SessionEndedRequestHandler(ServiceHandler):
         request = handler_input.request_envelope.request
         error = getattr(request, "error", None)
         if error is not None:
-            logger.error("Session ended with error %s: %s (request %s)",
-                         getattr(error, "object_type", None), getattr(error, "message", None),
-                         request.request_id)
+            logger.error(
+                "Session ended with error %s: %s (request %s)",
+                getattr(error, "object_type", None),
+                getattr(error, "message", None),
+                request.request_id,
+            )
         else:
             logger.info("Session ended: %s", getattr(request, "reason", None))
         return handler_input.response_builder.response

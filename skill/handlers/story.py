@@ -55,10 +55,12 @@ def send_progressive_response(handler_input: HandlerInput, text: str) -> None:
         return
     request_id = handler_input.request_envelope.request.request_id
     try:
-        factory.get_directive_service().enqueue(SendDirectiveRequest(
-            header=Header(request_id=request_id),
-            directive=SpeakDirective(speech=f"<speak>{escape(text)}</speak>"),
-        ))
+        factory.get_directive_service().enqueue(
+            SendDirectiveRequest(
+                header=Header(request_id=request_id),
+                directive=SpeakDirective(speech=f"<speak>{escape(text)}</speak>"),
+            )
+        )
     except Exception:
         logger.warning("Progressive response failed for request %s", request_id, exc_info=True)
 

@@ -54,8 +54,11 @@ NODE_SUITE_TIMEOUT = 420
 BST_SUITE_TIMEOUT = 420
 # Fewer than this many passing tests means a suite was silently not collected.
 MIN_VIRTUAL_ALEXA_TESTS = 90
-VIRTUAL_ALEXA_SUITES = ("virtual-alexa/conversation.test.js", "virtual-alexa/locales.test.js",
-                        "virtual-alexa/model.test.js")
+VIRTUAL_ALEXA_SUITES = (
+    "virtual-alexa/conversation.test.js",
+    "virtual-alexa/locales.test.js",
+    "virtual-alexa/model.test.js",
+)
 MIN_BST_TESTS = 8
 
 pytestmark = pytest.mark.slow
@@ -108,12 +111,14 @@ def _throwaway_mysql_database() -> Iterator[str]:
     admin = create_engine(base, pool_pre_ping=True, connect_args={"connect_timeout": 3})
     try:
         with admin.connect() as conn:
-            conn.execute(text(
-                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+            conn.execute(
+                text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            )
     except OperationalError as exc:
         admin.dispose()
-        _skip_or_fail(f"MySQL/MariaDB at {base} is unreachable: {exc.orig}",
-                      "BEDTIME_REQUIRE_MYSQL")
+        _skip_or_fail(
+            f"MySQL/MariaDB at {base} is unreachable: {exc.orig}", "BEDTIME_REQUIRE_MYSQL"
+        )
     try:
         url = f"{base}/{name}?charset=utf8mb4"
         _seed(url)
@@ -149,8 +154,9 @@ class SkillServer:
 
 
 @contextlib.contextmanager
-def _running_server(database_url: str, log_dir: Path,
-                    extra_env: dict[str, str] | None = None) -> Iterator[SkillServer]:
+def _running_server(
+    database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[SkillServer]:
     """The web service under gunicorn on a free port, as the Dockerfile runs it."""
     port = _free_port()
     log_path = log_dir / "server.log"
@@ -163,12 +169,23 @@ def _running_server(database_url: str, log_dir: Path,
     }
     env.pop("BEDTIME_LIVE_MODEL", None)
     env.update(extra_env or {})
-    command = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "--workers", "1",
-               "--threads", "4", "--timeout", "60", "--no-control-socket",
-               "skill.webapp:create_app()"]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--threads",
+        "4",
+        "--timeout",
+        "60",
+        "--no-control-socket",
+        "skill.webapp:create_app()",
+    ]
     with log_path.open("wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/healthz", server, log_path)
         yield SkillServer(f"http://127.0.0.1:{port}/alexa", log_path)
@@ -243,8 +260,15 @@ def bespoken_stub() -> Iterator[str]:
 
 def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: int) -> tuple[int, str]:
     try:
-        completed = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        completed = subprocess.run(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         output = (exc.stdout or b"").decode(errors="replace")
         pytest.fail(f"{command[:3]} timed out after {timeout}s:\n{output[-8000:]}")
@@ -252,14 +276,22 @@ def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: int) ->
 
 
 def test_virtual_alexa_suites(node, skill_server):
-    env = {**os.environ, "BEDTIME_SKILL_URL": skill_server.url, "BEDTIME_SKILL_ID": SKILL_ID,
-           "NODE_ENV": "test"}
+    env = {
+        **os.environ,
+        "BEDTIME_SKILL_URL": skill_server.url,
+        "BEDTIME_SKILL_ID": SKILL_ID,
+        "NODE_ENV": "test",
+    }
     code, output = _run(
-        [node, "--test", "--test-concurrency=1", "--test-reporter=tap",
-         *VIRTUAL_ALEXA_SUITES],
-        cwd=E2E_DIR, env=env, timeout=NODE_SUITE_TIMEOUT)
-    counts = {key: int(value) for key, value in re.findall(r"^# (pass|fail|tests) (\d+)$",
-                                                           output, re.MULTILINE)}
+        [node, "--test", "--test-concurrency=1", "--test-reporter=tap", *VIRTUAL_ALEXA_SUITES],
+        cwd=E2E_DIR,
+        env=env,
+        timeout=NODE_SUITE_TIMEOUT,
+    )
+    counts = {
+        key: int(value)
+        for key, value in re.findall(r"^# (pass|fail|tests) (\d+)$", output, re.MULTILINE)
+    }
     print(output[-4000:])
     assert code == 0 and counts.get("fail") == 0, output[-12000:] + skill_server.log_tail()
     assert counts.get("pass", 0) >= MIN_VIRTUAL_ALEXA_TESTS, output[-4000:]
@@ -282,10 +314,14 @@ def test_bst_yaml_suite(node, skill_server, bespoken_stub, tmp_path):
     bst = NODE_MODULES / ".bin" / "bst"
     code, output = _run(
         [node, str(bst), "test", "--config", str(E2E_DIR / "bst" / "testing.json")],
-        cwd=tmp_path, env=env, timeout=BST_SUITE_TIMEOUT)
+        cwd=tmp_path,
+        env=env,
+        timeout=BST_SUITE_TIMEOUT,
+    )
     print(output[-4000:])
     summary = re.search(
-        r"Tests:\s+(?:(\d+) failed, )?(?:(\d+) skipped, )?(\d+) passed, (\d+) total", output)
+        r"Tests:\s+(?:(\d+) failed, )?(?:(\d+) skipped, )?(\d+) passed, (\d+) total", output
+    )
     assert code == 0, output[-12000:] + skill_server.log_tail()
     assert summary is not None and summary.group(1) is None, output[-12000:]
     assert int(summary.group(3)) >= MIN_BST_TESTS, output[-4000:]
@@ -310,8 +346,12 @@ def test_make_up_a_new_story_live_within_the_deadline(node, tmp_path):
     live_env = {"BEDTIME_LIVE_MODEL": str(SHIPPED_MODEL), "BEDTIME_LIVE_DEADLINE_SECONDS": "6"}
     with _running_server(url, tmp_path, live_env) as server:
         env = {**os.environ, "BEDTIME_SKILL_URL": server.url, "BEDTIME_SKILL_ID": SKILL_ID}
-        code, output = _run([node, "--test", "--test-reporter=tap", LIVE_SUITE], cwd=E2E_DIR,
-                            env=env, timeout=NODE_SUITE_TIMEOUT)
+        code, output = _run(
+            [node, "--test", "--test-reporter=tap", LIVE_SUITE],
+            cwd=E2E_DIR,
+            env=env,
+            timeout=NODE_SUITE_TIMEOUT,
+        )
         print(output[-4000:])
         assert code == 0, output[-8000:] + server.log_tail()
     assert re.search(r"^# pass [1-9]", output, re.MULTILINE), output[-4000:]

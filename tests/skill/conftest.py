@@ -45,11 +45,10 @@ def settings(db_engine: Engine) -> Settings:
 
 
 @pytest.fixture
-def services(settings: Settings, db_engine: Engine,
-             seeded: Callable[[], Session]) -> SkillServices:
-    return SkillServices(settings=settings, engine=db_engine,
-                         session_factory=seeded,
-                         rng=random.Random(1234))
+def services(settings: Settings, db_engine: Engine, seeded: Callable[[], Session]) -> SkillServices:
+    return SkillServices(
+        settings=settings, engine=db_engine, session_factory=seeded, rng=random.Random(1234)
+    )
 
 
 @pytest.fixture

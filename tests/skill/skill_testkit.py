@@ -26,27 +26,42 @@ _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 TRICKY_TITLE = 'Tom & Jerry\'s <Big> "Night"'
 TRICKY_TEXT = (
-    'The cat said "Goodnight" & <yawned>. It\'s late, isn\'t it?\n\n'
-    "Then 3 > 2 and 2 < 3 & the stars agreed. ]]> <break time=\"10s\"/> \x07"
+    "The cat said \"Goodnight\" & <yawned>. It's late, isn't it?\n\n"
+    'Then 3 > 2 and 2 < 3 & the stars agreed. ]]> <break time="10s"/> \x07'
 )
 
 
 def huge_story_text(paragraphs: int = 80) -> str:
     """~40k characters with every character that could break SSML or inflate JSON."""
-    para = ("Once upon a time a giant & his <friend> said \"hello\" to the 'moon' 🌙 and waved. "
-            "The night was calm, the stars were bright, and everyone was sleepy and happy. ") * 3
+    para = (
+        "Once upon a time a giant & his <friend> said \"hello\" to the 'moon' 🌙 and waved. "
+        "The night was calm, the stars were bright, and everyone was sleepy and happy. "
+    ) * 3
     return "\n\n".join(f"{i}. {para}" for i in range(paragraphs))
 
 
 EXTRA_STORIES = [
-    store.StoryDraft(title=TRICKY_TITLE, text=TRICKY_TEXT, keywords=["cat"],
-                     review_status="approved"),
-    store.StoryDraft(title="The Giant's Very Long Night", text=huge_story_text(),
-                     keywords=["giant"], review_status="approved"),
-    store.StoryDraft(title="A Second Dragon", text="A dragon slept.\n\nThe end came softly.",
-                     keywords=["dragon", "castle"], review_status="approved"),
-    store.StoryDraft(title="A Story Waiting for Review", text="Not yet approved.",
-                     keywords=["robot"], review_status="pending"),
+    store.StoryDraft(
+        title=TRICKY_TITLE, text=TRICKY_TEXT, keywords=["cat"], review_status="approved"
+    ),
+    store.StoryDraft(
+        title="The Giant's Very Long Night",
+        text=huge_story_text(),
+        keywords=["giant"],
+        review_status="approved",
+    ),
+    store.StoryDraft(
+        title="A Second Dragon",
+        text="A dragon slept.\n\nThe end came softly.",
+        keywords=["dragon", "castle"],
+        review_status="approved",
+    ),
+    store.StoryDraft(
+        title="A Story Waiting for Review",
+        text="Not yet approved.",
+        keywords=["robot"],
+        review_status="pending",
+    ),
 ]
 
 
@@ -66,8 +81,10 @@ def check_response(out: dict[str, Any]) -> None:
     """Schema, well-formed SSML, and Alexa's size limits."""
     _VALIDATOR.validate(out)
     response = out["response"]
-    for speech in (response.get("outputSpeech"), (response.get("reprompt") or {}).get(
-            "outputSpeech")):
+    for speech in (
+        response.get("outputSpeech"),
+        (response.get("reprompt") or {}).get("outputSpeech"),
+    ):
         if speech and speech["type"] == "SSML":
             assert len(speech["ssml"]) < 8000
             ET.fromstring(speech["ssml"])  # raises on broken escaping
@@ -94,8 +111,13 @@ def reprompt(out: dict[str, Any]) -> str:
 class Alexa:
     """Sends request envelopes to ``lambda_handler(event, None)`` like the Alexa service would."""
 
-    def __init__(self, handler: Callable[[dict[str, Any], Any], dict[str, Any]],
-                 user_id: str = USER_ID, locale: str = "en-US", apl: bool = False) -> None:
+    def __init__(
+        self,
+        handler: Callable[[dict[str, Any], Any], dict[str, Any]],
+        user_id: str = USER_ID,
+        locale: str = "en-US",
+        apl: bool = False,
+    ) -> None:
         self.handler = handler
         self.user_id = user_id
         self.locale = locale
@@ -128,8 +150,10 @@ class Alexa:
                 "System": {
                     "application": {"applicationId": self.skill_id},
                     "user": {"userId": self.user_id},
-                    "device": {"deviceId": "amzn1.ask.device.TEST",
-                               "supportedInterfaces": interfaces},
+                    "device": {
+                        "deviceId": "amzn1.ask.device.TEST",
+                        "supportedInterfaces": interfaces,
+                    },
                     "apiEndpoint": "https://api.amazonalexa.com",
                     "apiAccessToken": "test-token",
                 }
@@ -160,7 +184,7 @@ class Alexa:
         (canonical None means ER_SUCCESS_NO_MATCH)."""
         slot_json: dict[str, Any] = {}
         for slot, value in slots.items():
-            said, canonical = (value if isinstance(value, tuple) else (value, ...))
+            said, canonical = value if isinstance(value, tuple) else (value, ...)
             entry: dict[str, Any] = {"name": slot, "value": said, "confirmationStatus": "NONE"}
             if canonical is not ...:
                 authority = f"amzn1.er-authority.echo-sdk.{SKILL_ID}.STORY_KEYWORD"
@@ -170,15 +194,23 @@ class Alexa:
                 else:
                     status = {"code": "ER_SUCCESS_MATCH"}
                     values = [{"value": {"name": canonical, "id": canonical}}]
-                entry["resolutions"] = {"resolutionsPerAuthority": [
-                    {"authority": authority, "status": status, "values": values}]}
+                entry["resolutions"] = {
+                    "resolutionsPerAuthority": [
+                        {"authority": authority, "status": status, "values": values}
+                    ]
+                }
             slot_json[slot] = entry
-        return self.send({"type": "IntentRequest", "dialogState": "STARTED",
-                          "intent": {"name": name, "confirmationStatus": "NONE",
-                                     "slots": slot_json}})
+        return self.send(
+            {
+                "type": "IntentRequest",
+                "dialogState": "STARTED",
+                "intent": {"name": name, "confirmationStatus": "NONE", "slots": slot_json},
+            }
+        )
 
-    def session_ended(self, reason: str = "USER_INITIATED",
-                      error: dict[str, str] | None = None) -> dict[str, Any]:
+    def session_ended(
+        self, reason: str = "USER_INITIATED", error: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         request: dict[str, Any] = {"type": "SessionEndedRequest", "reason": reason}
         if error:
             request["error"] = error

@@ -29,8 +29,9 @@ def test_bookmark_round_trip() -> None:
 
 def test_listener_state_round_trip() -> None:
     state = ListenerState("key", Bookmark(1, "T", 0, []), 1, ["moon"], "go_on", ["moon"])
-    again = ListenerState.from_attributes("key", state.persistent_attributes(),
-                                          state.session_attributes())
+    again = ListenerState.from_attributes(
+        "key", state.persistent_attributes(), state.session_attributes()
+    )
     assert again == state
 
 
@@ -40,20 +41,28 @@ def test_truncate() -> None:
     assert cut == "one two…" and len(cut) <= 12
 
 
-@pytest.mark.parametrize(("lemma", "said"), [("dragon", "dragons"), ("mouse", "mice"),
-                                             ("fire truck", "fire trucks")])
+@pytest.mark.parametrize(
+    ("lemma", "said"), [("dragon", "dragons"), ("mouse", "mice"), ("fire truck", "fire trucks")]
+)
 def test_topic_words_are_plural(lemma: str, said: str) -> None:
     assert topic_words(lemma) == said
 
 
 def test_keywords_resolve_through_the_store(db_session: Any, seeded: Any) -> None:
     talk = Conversation(db_session, ListenerState(), translator_for("en-US"), "en-US")
-    resolved = talk.resolve([SpokenKeyword("Dragons"), SpokenKeyword("the dragon"),
-                             SpokenKeyword("kitty", canonical="cat"), SpokenKeyword("!!!")])
+    resolved = talk.resolve(
+        [
+            SpokenKeyword("Dragons"),
+            SpokenKeyword("the dragon"),
+            SpokenKeyword("kitty", canonical="cat"),
+            SpokenKeyword("!!!"),
+        ]
+    )
     assert resolved == [("dragon", "Dragons"), ("cat", "kitty")]
 
 
 def test_story_locale_falls_back_to_the_catalogue_default(db_session: Any, seeded: Any) -> None:
-    talk = Conversation(db_session, ListenerState(), translator_for("en-GB"), "en-GB",
-                        fallback_locale="en-US")
+    talk = Conversation(
+        db_session, ListenerState(), translator_for("en-GB"), "en-GB", fallback_locale="en-US"
+    )
     assert talk.locale == "en-US"

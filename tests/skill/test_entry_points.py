@@ -45,10 +45,18 @@ def test_run_migrates_loads_stories_and_serves(env_db: str, served: dict[str, An
     assert served["port"] == 9999 and served["host"] == "127.0.0.1"
     client = served["app"].test_client()
     assert client.get("/healthz").status_code == 200
-    event = Alexa(lambda e, c: {}).envelope({
-        "type": "IntentRequest",
-        "intent": {"name": "TellStoryIntent", "confirmationStatus": "NONE", "slots": {
-            "keyword": {"name": "keyword", "value": "whales", "confirmationStatus": "NONE"}}}})
+    event = Alexa(lambda e, c: {}).envelope(
+        {
+            "type": "IntentRequest",
+            "intent": {
+                "name": "TellStoryIntent",
+                "confirmationStatus": "NONE",
+                "slots": {
+                    "keyword": {"name": "keyword", "value": "whales", "confirmationStatus": "NONE"}
+                },
+            },
+        }
+    )
     reply = client.post("/alexa", data=json.dumps(event), content_type="application/json")
     assert reply.status_code == 200
     check_response(reply.get_json())
@@ -64,21 +72,26 @@ def test_serve_verifies_by_default(env_db: str, served: dict[str, Any]) -> None:
     assert result.exit_code == 0, result.output
     assert served["host"] == "0.0.0.0"
     unsigned = Alexa(lambda e, c: {}).envelope({"type": "LaunchRequest"})
-    reply = served["app"].test_client().post("/alexa", data=json.dumps(unsigned),
-                                             content_type="application/json")
+    reply = (
+        served["app"]
+        .test_client()
+        .post("/alexa", data=json.dumps(unsigned), content_type="application/json")
+    )
     assert reply.status_code == 400
 
 
-def test_bad_configuration_is_a_clear_cli_error(env_db: str, served: dict[str, Any],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_configuration_is_a_clear_cli_error(
+    env_db: str, served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BEDTIME_VERIFY_REQUESTS", "perhaps")
     result = CliRunner().invoke(serve_command, [])
     assert result.exit_code != 0
     assert "BEDTIME_VERIFY_REQUESTS" in result.output
 
 
-def test_unusable_database_url_is_a_clear_cli_error(served: dict[str, Any],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unusable_database_url_is_a_clear_cli_error(
+    served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BEDTIME_DATABASE_URL", "mysql://nobody@127.0.0.1:1/none")
     result = CliRunner().invoke(run_command, [])
     assert result.exit_code != 0
@@ -87,8 +100,9 @@ def test_unusable_database_url_is_a_clear_cli_error(served: dict[str, Any],
 
 def test_lambda_shim_serves_the_same_skill(env_db: str, served: dict[str, Any]) -> None:
     assert CliRunner().invoke(run_command, []).exit_code == 0  # prepare the database
-    spec = importlib.util.spec_from_file_location("lambda_function",
-                                                  ROOT / "lambda" / "lambda_function.py")
+    spec = importlib.util.spec_from_file_location(
+        "lambda_function", ROOT / "lambda" / "lambda_function.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -24,14 +24,16 @@ from skill.builder import build_skill
 
 def demand(db_session: Any, *keywords: str) -> int:
     key = "|".join(sorted(keywords))
-    row = db_session.scalar(select(GenerationRequest).where(
-        GenerationRequest.keywords_key == key).execution_options(populate_existing=True))
+    row = db_session.scalar(
+        select(GenerationRequest)
+        .where(GenerationRequest.keywords_key == key)
+        .execution_options(populate_existing=True)
+    )
     return row.demand_count if row is not None else 0
 
 
 def plays(db_session: Any) -> list[PlayHistory]:
-    return list(db_session.scalars(select(PlayHistory).execution_options(
-        populate_existing=True)))
+    return list(db_session.scalars(select(PlayHistory).execution_options(populate_existing=True)))
 
 
 # --------------------------------------------------------------------------- launch / session
@@ -50,8 +52,9 @@ def test_session_ended_says_nothing(alexa: Alexa) -> None:
 
 def test_session_ended_with_error_is_logged(alexa: Alexa, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR):
-        alexa.session_ended(reason="ERROR", error={"type": "INVALID_RESPONSE",
-                                                   "message": "SSML is broken"})
+        alexa.session_ended(
+            reason="ERROR", error={"type": "INVALID_RESPONSE", "message": "SSML is broken"}
+        )
     assert "SSML is broken" in caplog.text
 
 
@@ -68,8 +71,10 @@ def test_tell_story_about_a_keyword(alexa: Alexa, db_session: Any) -> None:
     assert len(history) == 1 and history[0].finished
     # Only the hashed id is stored.
     assert history[0].listener_key == store.hash_listener_id(USER_ID)
-    assert db_session.scalar(select(func.count()).select_from(Listener).where(
-        Listener.key == USER_ID)) == 0
+    assert (
+        db_session.scalar(select(func.count()).select_from(Listener).where(Listener.key == USER_ID))
+        == 0
+    )
 
 
 def test_entity_resolution_canonical_value_is_used(alexa: Alexa) -> None:
@@ -95,7 +100,8 @@ def test_two_keywords_partial_match_is_honest_and_queued(alexa: Alexa, db_sessio
 
 
 def test_unknown_keyword_suggests_existing_ones_and_counts_demand(
-        alexa: Alexa, db_session: Any) -> None:
+    alexa: Alexa, db_session: Any
+) -> None:
     out = alexa.intent("TellStoryIntent", keyword="unicorns")
     said = spoken(out)
     assert said.startswith("I don't have a story about unicorns yet")
@@ -179,8 +185,10 @@ def test_no_between_parts_keeps_the_place(alexa: Alexa) -> None:
     out = alexa.intent("AMAZON.NoIntent")
     assert "I'll remember where we were in The Giant's Very Long Night" in spoken(out)
     welcome = alexa.launch()
-    assert spoken(welcome) == ("Welcome back. Last time we were in the middle of "
-                               "The Giant's Very Long Night. Shall I carry on?")
+    assert spoken(welcome) == (
+        "Welcome back. Last time we were in the middle of "
+        "The Giant's Very Long Night. Shall I carry on?"
+    )
 
 
 def test_pause_then_resume_next_session_with_yes(alexa: Alexa) -> None:
@@ -222,8 +230,9 @@ def test_bookmarks_are_per_listener(make_alexa: Any) -> None:
     assert "Last time" in spoken(parent.launch())
 
 
-@pytest.mark.parametrize("intent", ["AMAZON.RepeatIntent", "AMAZON.StartOverIntent",
-                                    "AMAZON.ResumeIntent"])
+@pytest.mark.parametrize(
+    "intent", ["AMAZON.RepeatIntent", "AMAZON.StartOverIntent", "AMAZON.ResumeIntent"]
+)
 def test_navigation_without_a_story_asks_for_a_topic(alexa: Alexa, intent: str) -> None:
     out = alexa.intent(intent)
     assert spoken(out).endswith("What would you like a story about?")
@@ -258,8 +267,9 @@ def test_help(alexa: Alexa) -> None:
     assert out["response"]["shouldEndSession"] is False
 
 
-@pytest.mark.parametrize("intent", ["AMAZON.StopIntent", "AMAZON.CancelIntent",
-                                    "AMAZON.NavigateHomeIntent"])
+@pytest.mark.parametrize(
+    "intent", ["AMAZON.StopIntent", "AMAZON.CancelIntent", "AMAZON.NavigateHomeIntent"]
+)
 def test_stop_cancel_and_home_say_goodnight(alexa: Alexa, intent: str) -> None:
     out = alexa.intent(intent)
     assert spoken(out) == "Goodnight, sleep tight."
@@ -322,8 +332,7 @@ def _live_alexa(services: Any, api_client: Any, teller: FakeTeller) -> Alexa:
     return Alexa(build_skill(services=services, api_client=api_client).lambda_handler())
 
 
-def test_new_story_live_sends_a_progressive_response_first(
-        services: Any, api_client: Any) -> None:
+def test_new_story_live_sends_a_progressive_response_first(services: Any, api_client: Any) -> None:
     teller = FakeTeller()
     alexa = _live_alexa(services, api_client, teller)
     out = alexa.intent("NewStoryIntent", keyword="volcanoes")
@@ -335,7 +344,8 @@ def test_new_story_live_sends_a_progressive_response_first(
 
 
 def test_new_story_live_too_slow_falls_back_to_a_stored_story(
-        services: Any, api_client: Any, db_session: Any) -> None:
+    services: Any, api_client: Any, db_session: Any
+) -> None:
     import dataclasses
 
     services.settings = dataclasses.replace(services.settings, live_deadline_seconds=0.05)
@@ -348,7 +358,8 @@ def test_new_story_live_too_slow_falls_back_to_a_stored_story(
 
 
 def test_live_generation_is_off_when_human_review_is_required(
-        services: Any, api_client: Any) -> None:
+    services: Any, api_client: Any
+) -> None:
     import dataclasses
 
     services.settings = dataclasses.replace(services.settings, require_human_review=True)
@@ -360,11 +371,13 @@ def test_live_generation_is_off_when_human_review_is_required(
 
 
 def test_progressive_response_failure_does_not_spoil_the_turn(
-        services: Any, api_client: Any) -> None:
+    services: Any, api_client: Any
+) -> None:
     api_client.status = 500
     alexa = _live_alexa(services, api_client, FakeTeller())
     assert spoken(alexa.intent("NewStoryIntent", keyword="volcanoes")).startswith(
-        "Here is a brand new story.")
+        "Here is a brand new story."
+    )
 
 
 # --------------------------------------------------------------------------- screens, locales
@@ -372,7 +385,8 @@ def test_apl_document_only_when_the_device_has_a_screen(make_alexa: Any) -> None
     speaker = make_alexa(apl=False).intent("TellStoryIntent", keyword="owl")
     assert "directives" not in speaker["response"]
     screen = make_alexa(apl=True, user_id="amzn1.ask.account.SCREEN").intent(
-        "TellStoryIntent", keyword="owl")
+        "TellStoryIntent", keyword="owl"
+    )
     (directive,) = screen["response"]["directives"]
     assert directive["type"] == "Alexa.Presentation.APL.RenderDocument"
     assert directive["datasources"]["story"]["title"] in spoken(screen)
@@ -391,7 +405,8 @@ def test_locale_overrides_are_used(make_alexa: Any) -> None:
 
 # --------------------------------------------------------------------------- failures
 def test_database_failure_is_a_kind_apology_with_a_logged_traceback(
-        alexa: Alexa, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    alexa: Alexa, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from sqlalchemy.exc import OperationalError
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -400,8 +415,9 @@ def test_database_failure_is_a_kind_apology_with_a_logged_traceback(
     monkeypatch.setattr(store, "choose_story", broken)
     with caplog.at_level(logging.ERROR):
         out = alexa.intent("TellStoryIntent", keyword="dragon")
-    assert spoken(out) == ("Oh dear, something went wrong with my story book. "
-                           "Please try again in a moment.")
+    assert spoken(out) == (
+        "Oh dear, something went wrong with my story book. Please try again in a moment."
+    )
     assert out["response"]["shouldEndSession"] is False
     record = next(r for r in caplog.records if "Unhandled" in r.getMessage())
     assert record.exc_info is not None
@@ -409,7 +425,8 @@ def test_database_failure_is_a_kind_apology_with_a_logged_traceback(
 
 
 def test_a_failed_turn_does_not_lose_the_bookmark(
-        alexa: Alexa, monkeypatch: pytest.MonkeyPatch) -> None:
+    alexa: Alexa, monkeypatch: pytest.MonkeyPatch
+) -> None:
     alexa.intent("TellStoryIntent", keyword="giant")
     alexa.intent("AMAZON.StopIntent")
 
@@ -438,14 +455,21 @@ class _FakeModel:
     def generate(self, keyword_lists: list[list[str]], **kwargs: Any) -> list[Any]:
         from generator.assemble import APPROVED, GeneratedStory
 
-        return [GeneratedStory(title="The Comet Who Could Not Sleep",
-                               text="A little comet yawned.\n\nThen it slept. Goodnight.",
-                               keywords=tuple(words), status=APPROVED,
-                               safety={"verdict": "ok"}) for words in keyword_lists]
+        return [
+            GeneratedStory(
+                title="The Comet Who Could Not Sleep",
+                text="A little comet yawned.\n\nThen it slept. Goodnight.",
+                keywords=tuple(words),
+                status=APPROVED,
+                safety={"verdict": "ok"},
+            )
+            for words in keyword_lists
+        ]
 
 
 def test_real_live_storyteller_story_is_stored_and_told(
-        services: Any, api_client: Any, db_session: Any) -> None:
+    services: Any, api_client: Any, db_session: Any
+) -> None:
     from db.models import Story
     from generator.live import LiveStoryteller
 
@@ -456,9 +480,11 @@ def test_real_live_storyteller_story_is_stored_and_told(
         alexa = Alexa(build_skill(services=services, api_client=api_client).lambda_handler())
         out = alexa.intent("NewStoryIntent", keyword="comets")
         assert spoken(out).startswith(
-            "Here is a brand new story. It's called The Comet Who Could Not Sleep.")
-        stored = db_session.scalar(select(Story).where(
-            Story.title == "The Comet Who Could Not Sleep"))
+            "Here is a brand new story. It's called The Comet Who Could Not Sleep."
+        )
+        stored = db_session.scalar(
+            select(Story).where(Story.title == "The Comet Who Could Not Sleep")
+        )
         assert stored is not None and stored.source == "generated"
         assert [p.story_id for p in plays(db_session)] == [stored.id]
         # Stored and approved, so the catalogue can tell it again another night.
@@ -469,7 +495,8 @@ def test_real_live_storyteller_story_is_stored_and_told(
 
 
 def test_repeating_a_finished_story_does_not_count_as_another_play(
-        alexa: Alexa, db_session: Any) -> None:
+    alexa: Alexa, db_session: Any
+) -> None:
     alexa.intent("TellStoryIntent", keyword="kite")
     alexa.intent("AMAZON.RepeatIntent")
     history = plays(db_session)

@@ -61,13 +61,15 @@ def test_unknown_persistent_keys_survive_a_turn(store_session: Any, alexa: Alexa
 
 def test_corrupt_state_does_not_break_the_skill(store_session: Any, alexa: Alexa) -> None:
     adapter = SqlPersistenceAdapter(store_session)
-    adapter.save_attributes(_envelope(), {"bookmark": "garbage", "last_keywords": None,
-                                          "last_story_id": "x"})
+    adapter.save_attributes(
+        _envelope(), {"bookmark": "garbage", "last_keywords": None, "last_story_id": "x"}
+    )
     assert spoken(alexa.launch()).startswith("Welcome to Bedtime Stories.")
 
 
-def test_nothing_is_written_when_nothing_changed(store_session: Any, alexa: Alexa,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nothing_is_written_when_nothing_changed(
+    store_session: Any, alexa: Alexa, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[Any] = []
     original = store.save_listener_attributes
 

@@ -14,14 +14,17 @@ from skill import ssml
 from skill.ssml import PART_BUDGET, Speech, escape, split_story
 
 
-@pytest.mark.parametrize(("raw", "escaped"), [
-    ("Tom & Jerry", "Tom &amp; Jerry"),
-    ("<speak>", "&lt;speak&gt;"),
-    ('say "hi"', "say &quot;hi&quot;"),
-    ("it's", "it&apos;s"),
-    ("bell\x07 and\x00 nul", "bell and nul"),
-    ("&amp;", "&amp;amp;"),
-])
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("Tom & Jerry", "Tom &amp; Jerry"),
+        ("<speak>", "&lt;speak&gt;"),
+        ('say "hi"', "say &quot;hi&quot;"),
+        ("it's", "it&apos;s"),
+        ("bell\x07 and\x00 nul", "bell and nul"),
+        ("&amp;", "&amp;amp;"),
+    ],
+)
 def test_escape(raw: str, escaped: str) -> None:
     assert escape(raw) == escaped
 
@@ -68,15 +71,19 @@ def test_empty_story_still_has_one_part() -> None:
 
 def _pathological(store_session: Any, keyword: str, text: str) -> None:
     with store_session() as session:
-        store.add_story(session, store.StoryDraft(
-            title='Worst "Case" & <Co>', text=text, keywords=[keyword],
-            review_status="approved"))
+        store.add_story(
+            session,
+            store.StoryDraft(
+                title='Worst "Case" & <Co>', text=text, keywords=[keyword], review_status="approved"
+            ),
+        )
         session.commit()
 
 
 @pytest.mark.parametrize("apl", [False, True])
 def test_every_part_of_a_hostile_story_fits_alexa_limits(
-        make_alexa: Any, store_session: Any, apl: bool) -> None:
+    make_alexa: Any, store_session: Any, apl: bool
+) -> None:
     """Emoji and '&' inflate both SSML and JSON; each response must still be < 24 KB."""
     para = "🌙&\"<>' " * 400
     _pathological(store_session, "pathology", "\n\n".join([para] * 12))

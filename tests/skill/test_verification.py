@@ -41,9 +41,17 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _cert(subject: str, key: rsa.RSAPrivateKey, issuer: str, issuer_key: rsa.RSAPrivateKey,
-          *, ca: bool, san: str | None = None, not_before: datetime | None = None,
-          not_after: datetime | None = None) -> x509.Certificate:
+def _cert(
+    subject: str,
+    key: rsa.RSAPrivateKey,
+    issuer: str,
+    issuer_key: rsa.RSAPrivateKey,
+    *,
+    ca: bool,
+    san: str | None = None,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -52,28 +60,50 @@ def _cert(subject: str, key: rsa.RSAPrivateKey, issuer: str, issuer_key: rsa.RSA
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or NOW - timedelta(days=1))
         .not_valid_after(not_after or NOW + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
-                       critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                       critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            issuer_key.public_key()), critical=False)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
     )
     if ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), critical=True)
-    else:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=True,
-            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-            encipher_only=False, decipher_only=False), critical=True)
         builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(san or "echo-api.amazon.com")]),
-            critical=False)
+            critical=False,
+        )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -95,21 +125,34 @@ def pki() -> Pki:
     root = _cert("Test Root CA", root_key, "Test Root CA", root_key, ca=True)
     inter = _cert("Test Intermediate", inter_key, "Test Root CA", root_key, ca=True)
     leaf = _cert("echo-api.amazon.com", leaf_key, "Test Intermediate", inter_key, ca=False)
-    expired = _cert("echo-api.amazon.com", leaf_key, "Test Intermediate", inter_key, ca=False,
-                    not_before=NOW - timedelta(days=60), not_after=NOW - timedelta(days=1))
-    wrong_san = _cert("example.com", leaf_key, "Test Intermediate", inter_key, ca=False,
-                      san="example.com")
+    expired = _cert(
+        "echo-api.amazon.com",
+        leaf_key,
+        "Test Intermediate",
+        inter_key,
+        ca=False,
+        not_before=NOW - timedelta(days=60),
+        not_after=NOW - timedelta(days=1),
+    )
+    wrong_san = _cert(
+        "example.com", leaf_key, "Test Intermediate", inter_key, ca=False, san="example.com"
+    )
     rogue_key = _key()
     rogue_root = _cert("Rogue Root", rogue_key, "Rogue Root", rogue_key, ca=True)
     rogue_inter = _cert("Test Intermediate", inter_key, "Rogue Root", rogue_key, ca=True)
     base = "https://s3.amazonaws.com/echo.api/"
-    return Pki(root=root, intermediate=inter, leaf_key=leaf_key, chains={
-        CERT_URL: _pem(leaf, inter),
-        base + "expired.pem": _pem(expired, inter),
-        base + "wrong-san.pem": _pem(wrong_san, inter),
-        base + "untrusted.pem": _pem(leaf, rogue_inter, rogue_root),
-        base + "garbage.pem": b"not a certificate",
-    })
+    return Pki(
+        root=root,
+        intermediate=inter,
+        leaf_key=leaf_key,
+        chains={
+            CERT_URL: _pem(leaf, inter),
+            base + "expired.pem": _pem(expired, inter),
+            base + "wrong-san.pem": _pem(wrong_san, inter),
+            base + "untrusted.pem": _pem(leaf, rogue_inter, rogue_root),
+            base + "garbage.pem": b"not a certificate",
+        },
+    )
 
 
 class FakeFetcher:
@@ -148,8 +191,9 @@ def _sign(body: bytes, key: rsa.RSAPrivateKey) -> str:
     return base64.b64encode(key.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
 
 
-def _post(client: FlaskClient, body: bytes, signature: str | None,
-          url: str | None = CERT_URL) -> Any:
+def _post(
+    client: FlaskClient, body: bytes, signature: str | None, url: str | None = CERT_URL
+) -> Any:
     headers = {"Content-Type": "application/json"}
     if signature is not None:
         headers["Signature-256"] = signature
@@ -167,8 +211,7 @@ def test_a_correctly_signed_request_is_answered(client: FlaskClient, pki: Pki) -
     assert spoken(out).startswith("Welcome to Bedtime Stories.")
 
 
-def test_the_chain_is_downloaded_once(client: FlaskClient, pki: Pki,
-                                      fetcher: FakeFetcher) -> None:
+def test_the_chain_is_downloaded_once(client: FlaskClient, pki: Pki, fetcher: FakeFetcher) -> None:
     for _ in range(3):
         body = _body()
         assert _post(client, body, _sign(body, pki.leaf_key)).status_code == 200
@@ -187,8 +230,9 @@ def test_body_changed_after_signing_is_refused(client: FlaskClient, pki: Pki) ->
     assert _post(client, tampered, signature).status_code == 400
 
 
-@pytest.mark.parametrize("name", ["expired.pem", "wrong-san.pem", "untrusted.pem", "garbage.pem",
-                                  "missing.pem"])
+@pytest.mark.parametrize(
+    "name", ["expired.pem", "wrong-san.pem", "untrusted.pem", "garbage.pem", "missing.pem"]
+)
 def test_bad_certificate_chains_are_refused(client: FlaskClient, pki: Pki, name: str) -> None:
     body = _body()
     url = "https://s3.amazonaws.com/echo.api/" + name
@@ -196,7 +240,8 @@ def test_bad_certificate_chains_are_refused(client: FlaskClient, pki: Pki, name:
 
 
 def test_wrong_cert_url_host_is_refused_without_download(
-        client: FlaskClient, pki: Pki, fetcher: FakeFetcher) -> None:
+    client: FlaskClient, pki: Pki, fetcher: FakeFetcher
+) -> None:
     body = _body()
     url = "https://evil.example.com/echo.api/echo-api-cert-test.pem"
     fetcher.chains[url] = pki.chains[CERT_URL]
@@ -219,15 +264,18 @@ def test_wrong_skill_id_is_refused(client: FlaskClient, pki: Pki) -> None:
     assert _post(client, body, _sign(body, pki.leaf_key)).status_code == 400
 
 
-@pytest.mark.parametrize(("signature", "url"), [(None, CERT_URL), ("c2ln", None),
-                                                ("***not base64***", CERT_URL)])
+@pytest.mark.parametrize(
+    ("signature", "url"), [(None, CERT_URL), ("c2ln", None), ("***not base64***", CERT_URL)]
+)
 def test_missing_or_malformed_headers_are_refused(
-        client: FlaskClient, signature: str | None, url: str | None) -> None:
+    client: FlaskClient, signature: str | None, url: str | None
+) -> None:
     assert _post(client, _body(), signature, url=url).status_code == 400
 
 
 def test_verification_can_be_switched_off_for_local_development(
-        services: SkillServices, caplog: pytest.LogCaptureFixture) -> None:
+    services: SkillServices, caplog: pytest.LogCaptureFixture
+) -> None:
     import dataclasses
 
     services.settings = dataclasses.replace(services.settings, verify_requests=False)
@@ -245,26 +293,32 @@ def test_verification_is_on_by_default(services: SkillServices) -> None:
     assert reply.status_code == 400
 
 
-@pytest.mark.parametrize("url", [
-    "https://s3.amazonaws.com/echo.api/echo-api-cert.pem",
-    "https://s3.amazonaws.com:443/echo.api/echo-api-cert.pem",
-    "https://s3.amazonaws.com/echo.api/../echo.api/echo-api-cert.pem",
-    "HTTPS://S3.AMAZONAWS.COM/echo.api/echo-api-cert.pem",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://s3.amazonaws.com/echo.api/echo-api-cert.pem",
+        "https://s3.amazonaws.com:443/echo.api/echo-api-cert.pem",
+        "https://s3.amazonaws.com/echo.api/../echo.api/echo-api-cert.pem",
+        "HTTPS://S3.AMAZONAWS.COM/echo.api/echo-api-cert.pem",
+    ],
+)
 def test_amazon_documented_valid_cert_urls(url: str) -> None:
     validate_cert_url(url)
 
 
-@pytest.mark.parametrize("url", [
-    "http://s3.amazonaws.com/echo.api/echo-api-cert.pem",
-    "https://notamazon.com/echo.api/echo-api-cert.pem",
-    "https://s3.amazonaws.com/EcHo.aPi/echo-api-cert.pem",
-    "https://s3.amazonaws.com/invalid.path/echo-api-cert.pem",
-    "https://s3.amazonaws.com:563/echo.api/echo-api-cert.pem",
-    "https://s3.amazonaws.com/echo.api/../other/echo-api-cert.pem",
-    "https://user:pw@s3.amazonaws.com/echo.api/echo-api-cert.pem",
-    "https://s3.amazonaws.com:notaport/echo.api/x.pem",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://s3.amazonaws.com/echo.api/echo-api-cert.pem",
+        "https://notamazon.com/echo.api/echo-api-cert.pem",
+        "https://s3.amazonaws.com/EcHo.aPi/echo-api-cert.pem",
+        "https://s3.amazonaws.com/invalid.path/echo-api-cert.pem",
+        "https://s3.amazonaws.com:563/echo.api/echo-api-cert.pem",
+        "https://s3.amazonaws.com/echo.api/../other/echo-api-cert.pem",
+        "https://user:pw@s3.amazonaws.com/echo.api/echo-api-cert.pem",
+        "https://s3.amazonaws.com:notaport/echo.api/x.pem",
+    ],
+)
 def test_amazon_documented_invalid_cert_urls(url: str) -> None:
     with pytest.raises(VerificationException):
         validate_cert_url(url)
@@ -295,7 +349,8 @@ def test_certificate_download_has_a_bounded_timeout(monkeypatch: pytest.MonkeyPa
 
 
 def test_certificate_download_failure_is_a_verification_error(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def timeout(*args: Any, **kwargs: Any) -> None:
         raise TimeoutError("timed out")
 
@@ -318,8 +373,9 @@ def test_sdk_adapter_imports_without_a_usable_oscrypto() -> None:
         "sys.exit(1 if leak else 0)"
     )
     root = Path(__file__).resolve().parents[2]
-    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -337,17 +393,23 @@ def test_clock_injection_checks_dates(pki: Pki, fetcher: FakeFetcher) -> None:
         verifier.verify(headers, body.decode(), None)
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("expired.pem", "not valid now"),
-    ("wrong-san.pem", "not issued to echo-api.amazon.com"),
-    ("untrusted.pem", "not trusted"),
-    ("garbage.pem", "not valid PEM"),
-])
-def test_bad_chains_fail_for_the_right_reason(pki: Pki, fetcher: FakeFetcher, name: str,
-                                              reason: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("expired.pem", "not valid now"),
+        ("wrong-san.pem", "not issued to echo-api.amazon.com"),
+        ("untrusted.pem", "not trusted"),
+        ("garbage.pem", "not valid PEM"),
+    ],
+)
+def test_bad_chains_fail_for_the_right_reason(
+    pki: Pki, fetcher: FakeFetcher, name: str, reason: str
+) -> None:
     verifier = SignatureVerifier(trust_roots=[pki.root], fetch=fetcher)
     body = _body()
-    headers = {"SignatureCertChainUrl": "https://s3.amazonaws.com/echo.api/" + name,
-               "Signature-256": _sign(body, pki.leaf_key)}
+    headers = {
+        "SignatureCertChainUrl": "https://s3.amazonaws.com/echo.api/" + name,
+        "Signature-256": _sign(body, pki.leaf_key),
+    }
     with pytest.raises(VerificationException, match=reason):
         verifier.verify(headers, body.decode(), None)

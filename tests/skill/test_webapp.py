@@ -25,8 +25,9 @@ def test_healthz_reports_an_unreachable_database(services: SkillServices, tmp_pa
     # A directory where the database file should be: SQLite cannot open it.
     (tmp_path / "db-is-a-directory").mkdir()
     engine = make_engine(f"sqlite:///{tmp_path / 'db-is-a-directory'}")
-    broken = SkillServices(settings=services.settings, engine=engine,
-                           session_factory=sessionmaker(bind=engine))
+    broken = SkillServices(
+        settings=services.settings, engine=engine, session_factory=sessionmaker(bind=engine)
+    )
     reply = create_app(services=broken).test_client().get("/healthz")
     assert reply.status_code == 503
     body = reply.get_json()
@@ -49,8 +50,9 @@ def test_importing_the_skill_never_loads_torch() -> None:
         "heavy = [m for m in ('torch', 'transformers', 'ctranslate2') if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -63,8 +65,9 @@ def test_no_skill_is_built_at_import() -> None:
         "import skill.builder, skill.webapp, skill.handlers, skill.interceptors; "
         "raise SystemExit(len(built))"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
 
 
