@@ -558,16 +558,19 @@ def generate_command(
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     factory = session_factory(engine_db)
-    config = StoryConfig.from_json(config_path) if config_path else StoryConfig()
-    from generator.generation.story_generator import StoryGenerator
+    config = StoryConfig.from_json(config_path) if config_path else None
+    from generator.generation.factory import open_story_generator
 
-    generator = StoryGenerator(
-        model_path,
-        config,
-        engine=engine,
-        require_human_review=settings.require_human_review,
-        threads=threads,
-    )
+    try:
+        generator = open_story_generator(
+            model_path,
+            config,
+            engine=engine,
+            require_human_review=settings.require_human_review,
+            threads=threads,
+        )
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
     words = read_keyword_file(keywords_file) if keywords_file else None
     _stop_cleanly_on_sigterm()
     summary = run_batch(

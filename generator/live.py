@@ -48,6 +48,7 @@ class LiveStoryteller:
         (tests, other engines)."""
         self.model_path = str(model_path)
         self.deadline_s = float(deadline_s)
+        self._model_config = config  # None: the model's own defaults (its story_config.json)
         self.config = (config or StoryConfig()).live()
         self.threads = threads
         self.engine = engine
@@ -67,10 +68,11 @@ class LiveStoryteller:
             if self._factory is not None:
                 self._generator = self._factory()
             else:
-                from generator.generation.story_generator import StoryGenerator
+                from generator.generation.factory import open_story_generator
 
-                self._generator = StoryGenerator(
-                    self.model_path, self.config, engine=self.engine, threads=self.threads
+                self._generator = open_story_generator(
+                    self.model_path, self._model_config, engine=self.engine,
+                    threads=self.threads, live=True,
                 )
             self._generator.generate([["moon"]], seed=0)  # warm-up: first call pays allocations
         except BaseException as exc:

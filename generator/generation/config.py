@@ -67,6 +67,10 @@ class StoryConfig:
     #: title is then the keyword template). "template": the keyword title. "model": the model
     #: writes a title (small models often skip it and start the story instead).
     title_in_prompt: str = "empty"
+    # Instruction-tuned storytellers (generator.storyteller): the requested length ("short",
+    # "medium", "long" -> the request wording and word range) and candidates per story.
+    length: str = "medium"
+    best_of: int = 1
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoryConfig:
@@ -95,4 +99,5 @@ class StoryConfig:
             min_story_tokens=170,
             min_words=80,
             max_words=230,
+            length="short",
         )
