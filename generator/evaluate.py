@@ -37,6 +37,7 @@ def bits_per_char(
     block_size: int = 256,
     batch_size: int = 16,
     progress: bool = True,
+    prefix_text: str | None = None,
 ) -> dict[str, float]:
     """Sum NLL (bits) of each document's tokens, conditioned on ``<|story|>``, over its chars.
 
@@ -46,7 +47,10 @@ def bits_per_char(
     from tqdm import tqdm
 
     model.eval()
-    prefix = tokenizer(STORY_TOKEN, add_special_tokens=False)["input_ids"]
+    # What each document is conditioned on: our light model's story marker, or the
+    # storyteller's chat request (the same text for every model compared).
+    prefix_text = STORY_TOKEN if prefix_text is None else prefix_text
+    prefix = tokenizer(prefix_text, add_special_tokens=False)["input_ids"]
     bodies = tokenizer([" " + d for d in documents], add_special_tokens=False)["input_ids"]
     # (ids, first scored position) pieces
     pieces: list[tuple[list[int], int]] = []
@@ -307,9 +311,16 @@ def run_evaluation(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Everything ``bedtime eval`` reports, as one JSON-able dict."""
-    from generator.artifacts import load_model
+    from generator.artifacts import load_model, resolve_model_path
+    from generator.generation.factory import model_family
 
     torch.manual_seed(0)
+    if model_family(resolve_model_path(model_path)) == "storyteller":
+        from generator.storyteller.evaluation import evaluate_storyteller
+
+        return evaluate_storyteller(
+            resolve_model_path(model_path), text_file, max_documents, progress=progress
+        )
     loaded = load_model(model_path)
     config = config or EVAL_CONFIG
     report: dict[str, Any] = {

@@ -71,8 +71,11 @@ class LiveStoryteller:
                 from generator.generation.factory import open_story_generator
 
                 self._generator = open_story_generator(
-                    self.model_path, self._model_config, engine=self.engine,
-                    threads=self.threads, live=True,
+                    self.model_path,
+                    self._model_config,
+                    engine=self.engine,
+                    threads=self.threads,
+                    live=True,
                 )
             self._generator.generate([["moon"]], seed=0)  # warm-up: first call pays allocations
         except BaseException as exc:

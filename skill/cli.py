@@ -24,6 +24,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "eval": "generator.cli:evaluate",
     "export-ct2": "generator.cli:export_ct2",
     "generate": "generator.batch:generate_command",
+    "storyteller": "generator.storyteller.cli:storyteller_group",
 }
 
 
