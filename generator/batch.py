@@ -514,7 +514,7 @@ def _parse_shard(value: str) -> tuple[int, int]:
     show_default=True,
     help="With --export: keep the non-generated lines already in the file.",
 )
-@click.option("--database-url", envvar="BEDTIME_DATABASE_URL", help="SQLAlchemy URL.")
+@click.option("--database-url", help="SQLAlchemy URL [default: BEDTIME_DATABASE_URL, else SQLite].")
 @click.option("--no-progress", is_flag=True, help="No progress bar (cron logs).")
 def generate_command(
     model_path: str,
@@ -541,8 +541,8 @@ def generate_command(
 ) -> None:
     """Generate stories for the catalogue and the listener-demand queue (safe to re-run)."""
     from db.engine import DatabaseUnavailable, check_database, make_engine, session_factory
-    from db.settings import Settings
     from generator.generation.config import StoryConfig
+    from settings import Settings
 
     settings = Settings.from_env()
     if not no_progress:

@@ -157,18 +157,24 @@ def evaluate(
     from generator.artifacts import atomic_write_json, resolve_model_path
     from generator.artifacts import update_meta as write_meta
     from generator.evaluate import EVAL_CONFIG, run_evaluation
+    from generator.generation.factory import model_family
 
     config = EVAL_CONFIG.replace(max_new_tokens=max_new_tokens, temperature=temperature)
-    report = run_evaluation(
-        model,
-        text_file,
-        dataset_path,
-        n_prompts if dataset_path else 0,
-        max_documents,
-        config,
-        backend=backend,
-        seed=seed,
-    )
+    if model_family(resolve_model_path(model)) == "storyteller":
+        from generator.storyteller.evaluation import evaluate_storyteller
+
+        report = evaluate_storyteller(resolve_model_path(model), text_file, max_documents)
+    else:
+        report = run_evaluation(
+            model,
+            text_file,
+            dataset_path,
+            n_prompts if dataset_path else 0,
+            max_documents,
+            config,
+            backend=backend,
+            seed=seed,
+        )
     path = Path(report_path) if report_path else resolve_model_path(model) / "eval_report.json"
     atomic_write_json(path, report)
     if update_meta:

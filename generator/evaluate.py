@@ -311,16 +311,9 @@ def run_evaluation(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Everything ``bedtime eval`` reports, as one JSON-able dict."""
-    from generator.artifacts import load_model, resolve_model_path
-    from generator.generation.factory import model_family
+    from generator.artifacts import load_model
 
     torch.manual_seed(0)
-    if model_family(resolve_model_path(model_path)) == "storyteller":
-        from generator.storyteller.evaluation import evaluate_storyteller
-
-        return evaluate_storyteller(
-            resolve_model_path(model_path), text_file, max_documents, progress=progress
-        )
     loaded = load_model(model_path)
     config = config or EVAL_CONFIG
     report: dict[str, Any] = {

@@ -33,7 +33,7 @@ def storyteller_group() -> None:
 @click.option("--no-adapter", is_flag=True, help="Prepare the base model only (zero-shot).")
 @click.option("--force", is_flag=True, help="Redo every step.")
 @click.option("--no-register", is_flag=True, help="Do not record it in the models registry.")
-@click.option("--database-url", envvar="BEDTIME_DATABASE_URL", help="SQLAlchemy URL.")
+@click.option("--database-url", help="SQLAlchemy URL [default: BEDTIME_DATABASE_URL, else SQLite].")
 def prepare_command(
     model_dir: Path | None,
     wheel: Path | None,

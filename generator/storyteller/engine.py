@@ -24,7 +24,7 @@ END_TOKEN = "<|im_end|>"
 
 #: (max new tokens, min words, max words) per requested length. A word is ~1.3 tokens.
 LENGTHS: dict[str, tuple[int, int, int]] = {
-    "short": (300, 70, 200),
+    "short": (240, 60, 180),
     "medium": (720, 200, 520),
     "long": (1000, 380, 750),
 }
