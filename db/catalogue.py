@@ -6,6 +6,10 @@ One JSON object per line: ``title``, ``text``, ``keywords`` (list of strings), o
 fields are ignored, so an export can be re-imported. Bad lines are reported by number and
 skipped; good lines are kept; re-importing the same file adds nothing (stories are identified by
 a hash of title and text).
+
+Every story passes the safety gate on the way in (:func:`db.store.gate_drafts`): an
+approved-looking line that fails is kept as pending with the reasons, unless ``trust`` (logged,
+and the story's review trail says ``trusted``). Each verdict is stored on the story's trail.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from db.models import ReviewStatus, Story, StorySource
-from db.store import StoryDraft, add_story, content_hash
+from db.store import StoryDraft, add_story, content_hash, gate_drafts, record_verdict
+from db.store.reviews import HELD, Gate
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +46,20 @@ class ImportReport:
     added: int = 0
     existing: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    held: list[tuple[int, str]] = field(default_factory=list)  # (line, reason): kept pending
+    trusted: int = 0
 
     @property
     def invalid(self) -> int:
         return len(self.errors)
 
     def summary(self) -> str:
-        return f"{self.added} added, {self.existing} already present, {self.invalid} invalid"
+        text = f"{self.added} added, {self.existing} already present, {self.invalid} invalid"
+        if self.held:
+            text += f", {len(self.held)} held for review by the safety gate"
+        if self.trusted:
+            text += f", {self.trusted} trusted despite the safety gate"
+        return text
 
 
 def parse_story_line(
@@ -109,14 +121,43 @@ def import_lines(
     default_status: str = ReviewStatus.PENDING.value,
     commit_every: int | None = None,
     on_line: Callable[[int], None] | None = None,
+    trust: bool = False,
+    gate: Gate | None = None,
+    chunk: int = 64,
 ) -> ImportReport:
     """Import JSONL lines; each story in its own savepoint so one failure cannot undo others.
 
-    ``commit_every``: commit after that many stories (a crash keeps the work done so far, and a
-    re-run skips it); None leaves committing to the caller.
+    Lines are read in chunks of ``chunk`` so the safety gate judges a chunk's stories in one
+    batch. ``commit_every``: commit after that many stories (a crash keeps the work done so far,
+    and a re-run skips it); None leaves committing to the caller.
     """
     report = ImportReport()
+    waiting: list[tuple[int, StoryDraft]] = []
     pending = 0
+
+    def flush_chunk() -> None:
+        nonlocal pending
+        judged = gate_drafts([draft for _, draft in waiting], trust=trust, gate=gate)
+        for (number, draft), (verdict, action) in zip(waiting, judged, strict=True):
+            try:
+                with session.begin_nested():
+                    story = add_story(session, draft)
+                    record_verdict(session, story, verdict, action)
+            except (ValueError, SQLAlchemyError) as exc:
+                log.warning("line %d not imported: %s", number, exc)
+                report.errors.append((number, f"not stored: {exc}".splitlines()[0][:300]))
+                continue
+            report.added += 1
+            if action == HELD:
+                report.held.append((number, str(verdict.reason)))
+            report.trusted += action == "trusted"
+            pending += 1
+            if commit_every and pending >= commit_every:
+                session.commit()
+                pending = 0
+        waiting.clear()
+
+    seen: set[str] = set()
     for number, raw in enumerate(lines, start=1):
         if on_line is not None:
             on_line(number)
@@ -127,22 +168,16 @@ def import_lines(
             continue
         if draft is None:
             continue
-        digest = content_hash(draft.title, draft.text)
-        if session.scalar(select(Story.id).where(Story.content_hash == digest)) is not None:
+        digest = content_hash(" ".join(draft.title.split()), draft.text.strip())
+        if digest in seen or session.scalar(select(Story.id).where(Story.content_hash == digest)):
             report.existing += 1
             continue
-        try:
-            with session.begin_nested():
-                add_story(session, draft)
-        except (ValueError, SQLAlchemyError) as exc:
-            log.warning("line %d not imported: %s", number, exc)
-            report.errors.append((number, f"not stored: {exc}".splitlines()[0][:300]))
-            continue
-        report.added += 1
-        pending += 1
-        if commit_every and pending >= commit_every:
-            session.commit()
-            pending = 0
+        seen.add(digest)
+        waiting.append((number, draft))
+        if len(waiting) >= chunk:
+            flush_chunk()
+    if waiting:
+        flush_chunk()
     if commit_every and pending:
         session.commit()
     log.info("import finished: %s", report.summary())
@@ -165,10 +200,13 @@ def story_to_json(story: Story) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
-def load_starter_catalogue(session: Session, path: Path | None = None) -> int:
+def load_starter_catalogue(
+    session: Session, path: Path | None = None, gate: Gate | None = None
+) -> int:
     """Import the starter stories shipped with the package; returns how many were new.
 
-    Idempotent: stories already present are skipped. Does not commit.
+    Idempotent: stories already present are skipped. Does not commit. The stories pass the
+    safety gate like any approved-looking import: one that fails is kept pending.
     """
     source = path or STARTER_CATALOGUE
     if not source.exists():
@@ -180,7 +218,10 @@ def load_starter_catalogue(session: Session, path: Path | None = None) -> int:
             handle,
             default_source=StorySource.HANDWRITTEN.value,
             default_status=ReviewStatus.APPROVED.value,
+            gate=gate,
         )
+    for number, reason in report.held:
+        log.warning("starter catalogue line %d held for review: %s", number, reason)
     for number, reason in report.errors:
         log.error("starter catalogue line %d skipped: %s", number, reason)
     return report.added

@@ -173,14 +173,25 @@ def _count_lines(path: Path) -> int:
     help="Source for lines that do not give one.",
 )
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any line was invalid.")
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Keep approved lines approved even when the safety gate flags them (logged).",
+)
 @_url_option
 def import_command(
-    file: Path, default_status: str, default_source: str, strict: bool, database_url: str | None
+    file: Path,
+    default_status: str,
+    default_source: str,
+    strict: bool,
+    trust: bool,
+    database_url: str | None,
 ) -> None:
     """Import stories from FILE, JSON Lines: one {"title", "text", "keywords", ...} per line.
 
     Invalid lines are reported with their line numbers and skipped; valid ones are kept.
-    Importing the same file again adds nothing.
+    Importing the same file again adds nothing. Every story passes the safety gate: an approved
+    line that fails is kept pending with the reasons (unless --trust).
     """
     from tqdm import tqdm
 
@@ -196,9 +207,12 @@ def import_command(
             default_status=default_status,
             commit_every=200,
             on_line=lambda _n: bar.update(1),
+            trust=trust,
         )
     for number, reason in report.errors:
         click.echo(f"{file}:{number}: {reason}", err=True)
+    for number, reason in report.held:
+        click.echo(f"{file}:{number}: held for review: {reason}", err=True)
     click.echo(f"{file}: {report.summary()}")
     if strict and report.errors:
         sys.exit(1)
@@ -257,10 +271,99 @@ def list_command(
 
 @stories_group.command("approve")
 @click.argument("story_id", type=int)
+@click.option("--force", is_flag=True, help="Approve even when the safety gate flags the story.")
 @_url_option
-def approve_command(story_id: int, database_url: str | None) -> None:
-    """Approve story STORY_ID so it can be served."""
-    _review(database_url, story_id, ReviewStatus.APPROVED.value, None)
+def approve_command(story_id: int, force: bool, database_url: str | None) -> None:
+    """Approve story STORY_ID so it can be served, after the safety gate has judged it.
+
+    Prints the verdict; a flagged story needs --force (kept on the story's review trail).
+    """
+    from db.store import FlaggedStory, approve_story
+
+    with _session(database_url) as session:
+        try:
+            story, verdict = approve_story(session, story_id, force=force)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        except FlaggedStory as exc:
+            session.commit()  # the verdict stays on the trail
+            click.echo(f"safety: {exc.verdict.line()}")
+            raise click.ClickException(
+                f"story {story_id} is flagged by the safety gate; approve it with --force"
+            ) from None
+        session.commit()
+        click.echo(f"safety: {verdict.line()}")
+        forced = " (forced past the safety gate)" if not verdict.ok else ""
+        click.echo(f"story {story.id} ({story.title}) is now approved{forced}")
+
+
+@stories_group.command("recheck")
+@click.option(
+    "--status",
+    "-s",
+    "statuses",
+    multiple=True,
+    type=click.Choice([s.value for s in ReviewStatus]),
+    default=[ReviewStatus.APPROVED.value, ReviewStatus.PENDING.value],
+    show_default=True,
+    help="Which stories to judge (repeatable).",
+)
+@click.option("--dry-run", is_flag=True, help="Judge and report, change nothing.")
+@click.option("--words-only", is_flag=True, help="Skip the meaning check (no model needed).")
+@_url_option
+def recheck_command(
+    statuses: tuple[str, ...], dry_run: bool, words_only: bool, database_url: str | None
+) -> None:
+    """Judge the whole catalogue with today's safety gate; withdraw approved stories that fail.
+
+    Withdrawn stories are kept (status 'withdrawn', with the reasons) and never served. Every
+    verdict goes on the story's review trail with the checker's version.
+    """
+    from tqdm import tqdm
+
+    from db.models import Story
+    from db.store import recheck_stories
+    from safety import check_stories
+
+    def gate(stories: list[tuple[str, str]]) -> list:
+        return check_stories(stories, meaning=False if words_only else None)
+
+    with _session(database_url) as session:
+        total = session.scalar(
+            select(func.count(Story.id)).where(Story.review_status.in_(statuses))
+        )
+        with tqdm(
+            total=total, unit="story", desc="rechecking", disable=None, file=sys.stderr
+        ) as bar:
+            report = recheck_stories(session, statuses=statuses, gate=gate, on_batch=bar.update)
+        for story_id, title, reason in report.withdrawn:
+            click.echo(f"withdrawn {story_id} ({title}): {reason}")
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    click.echo(f"recheck: {report.summary()}{' (dry run: nothing changed)' if dry_run else ''}")
+    for category, count in sorted(report.categories.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {category}: {count}")
+
+
+@stories_group.command("reviews")
+@click.argument("story_id", type=int)
+@_url_option
+def reviews_command(story_id: int, database_url: str | None) -> None:
+    """Show story STORY_ID's safety review trail, oldest first."""
+    from db.store import reviews_of
+
+    with _session(database_url) as session:
+        trail = reviews_of(session, story_id)
+        if not trail:
+            click.echo(f"no safety reviews for story {story_id}", err=True)
+        for review in trail:
+            reason = review.reasons.get("reason") or "ok"
+            click.echo(
+                f"{review.created_at:%Y-%m-%d %H:%M}  {review.action:<9}  "
+                f"{review.checker}  {reason}"
+            )
 
 
 @stories_group.command("reject")

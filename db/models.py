@@ -89,6 +89,7 @@ class ReviewStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # was approved, then failed a safety recheck: kept, never served
 
 
 class StorySource(enum.StrEnum):
@@ -362,6 +363,27 @@ class PlayHistory(Base):
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
     played_at: Mapped[datetime] = mapped_column(default=_utcnow)
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SafetyReview(Base):
+    """One safety verdict on a story: the review trail (``bedtime stories reviews ID``).
+
+    ``action`` says what the verdict did: ``checked`` (stored as is), ``held`` (an
+    approved-looking import kept pending), ``withdrawn`` (a recheck took an approved story out),
+    ``trusted`` (imported approved despite the verdict, ``--trust``), ``forced`` (approved
+    despite the verdict, ``--force``).
+    """
+
+    __tablename__ = "safety_reviews"
+    __table_args__ = (MYSQL_TABLE_OPTIONS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    action: Mapped[str] = mapped_column(String(16))
+    checker: Mapped[str] = mapped_column(String(100))
+    reasons: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=_utcnow)
 
 
 _LINKED_ATTRIBUTES = ("review_status", "locale", "random_key")

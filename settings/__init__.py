@@ -26,6 +26,7 @@ VARIABLES = {
     "BEDTIME_LIVE_MODEL": "folder of the light model that makes up new stories live",
     "BEDTIME_LIVE_DEADLINE_SECONDS": "how long a live story may take before a stored one is told",
     "BEDTIME_REQUIRE_HUMAN_REVIEW": "serve generated stories only after a person approves them",
+    "BEDTIME_AUTO_APPROVE_LIVE": "a live story that passed the gate joins the catalogue approved",
     "BEDTIME_LOG_LEVEL": "logging level (INFO, DEBUG, ...)",
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
 }
@@ -102,6 +103,9 @@ class Settings:
     live_deadline_seconds: float = 6.0
     # Stories from the generator are served only after a human approves them when True.
     require_human_review: bool = False
+    # A live story (after the safety gate) is told to the child who asked; it joins the shared
+    # catalogue as pending for a person to approve, unless this is True.
+    auto_approve_live: bool = False
     log_level: str = "INFO"
 
     @classmethod
@@ -114,6 +118,7 @@ class Settings:
             live_model_path=env_text("BEDTIME_LIVE_MODEL"),
             live_deadline_seconds=env_float("BEDTIME_LIVE_DEADLINE_SECONDS", 6.0),
             require_human_review=env_bool("BEDTIME_REQUIRE_HUMAN_REVIEW", False),
+            auto_approve_live=env_bool("BEDTIME_AUTO_APPROVE_LIVE", False),
             log_level=(env_text("BEDTIME_LOG_LEVEL") or "INFO").upper(),
         )
 

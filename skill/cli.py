@@ -19,6 +19,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "db": "db.cli:db_group",
     "stories": "db.cli:stories_group",
     "keywords": "db.cli:keywords_group",
+    "safety": "safety.cli:safety_group",
     "prepare-data": "generator.cli:prepare_data",
     "train": "generator.cli:train",
     "eval": "generator.cli:evaluate",

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db import store
+from safety import requests as request_policy
 from skill import intents
 from skill.i18n import Translator
 from skill.ssml import PARAGRAPH_BREAK, Speech, split_story
@@ -186,6 +187,7 @@ class Conversation:
         locale: str,
         rng: random.Random | None = None,
         fallback_locale: str = "en-US",
+        auto_approve_live: bool = False,
     ) -> None:
         self.session = session
         self.state = state
@@ -193,6 +195,7 @@ class Conversation:
         self.request_locale = locale
         self.fallback_locale = fallback_locale
         self.rng = rng
+        self.auto_approve_live = auto_approve_live
         self._story_locale: str | None = None
 
     @property
@@ -232,9 +235,9 @@ class Conversation:
             logger.exception("Could not queue a generation request for %s", list(keywords))
 
     def _suggestions(self, exclude: Sequence[str] = ()) -> list[str]:
-        known = [
+        known = request_policy.allowed_words(
             k for k in store.known_keywords(self.session, self.locale, limit=20) if k not in exclude
-        ]
+        )
         rng = self.rng or random
         return rng.sample(known, k=min(TOPIC_SUGGESTIONS, len(known)))
 
@@ -261,8 +264,39 @@ class Conversation:
         self.state.pending = PENDING_TOPIC
         return Reply(Speech().say(self._(key, **values)), reprompt=self._(reprompt_key))
 
+    # ----------------------------------------------------------------- request policy
+    def _redirected(self, spoken: Sequence[SpokenKeyword]) -> request_policy.RequestVerdict | None:
+        """The first requested word the policy redirects (what was heard, or its canonical name)."""
+        words = [w for value in spoken for w in (value.said, value.canonical) if w]
+        return request_policy.first_redirect(words)
+
+    def redirect(self, verdict: request_policy.RequestVerdict) -> Reply:
+        """A kind, short answer with suggestions: nothing generated, queued or promised.
+
+        The redirected word is never said back, and only allowed topics are suggested.
+        """
+        logger.info("request redirected by the policy (%s)", verdict.category)
+        self.state.pending = PENDING_TOPIC
+        suggestions = self._suggestions()
+        if not suggestions:
+            return Reply(
+                Speech().say(self._("request_redirect_no_suggestions")),
+                reprompt=self._("ask_topic_reprompt"),
+            )
+        listed = self._say_topics(suggestions)
+        return Reply(
+            Speech().say(self._("request_redirect", suggestions=listed)),
+            reprompt=self._("suggestion_reprompt", suggestions=listed),
+        )
+
     def tell(self, spoken: Sequence[SpokenKeyword]) -> Reply:
-        """Tell a story about what was asked (or a surprise when nothing usable was said)."""
+        """Tell a story about what was asked (or a surprise when nothing usable was said).
+
+        The request policy comes first: a redirected word is answered kindly and goes no further.
+        """
+        redirected = self._redirected(spoken)
+        if redirected is not None:
+            return self.redirect(redirected)
         resolved = self._resolve(spoken)
         return self.tell_about([match for match, _ in resolved], [said for _, said in resolved])
 
@@ -498,7 +532,11 @@ class Conversation:
         ``announce`` sends the "let me think" progressive response before the slow part;
         ``generate`` returns an object with ``title``/``text`` (and optionally ``story_id``) or
         None when the model missed its deadline, in which case a stored story is told instead.
+        The request policy comes first: a redirected word is never generated, queued or promised.
         """
+        redirected = self._redirected(spoken)
+        if redirected is not None:
+            return self.redirect(redirected)
         resolved = self._resolve(spoken)
         matches = [match for match, _ in resolved]
         keywords = [match.lemma for match in matches]
@@ -525,8 +563,10 @@ class Conversation:
     def _store_live(self, story: Any) -> int | None:
         """Keep a live story (generator.assemble.GeneratedStory) in the catalogue.
 
-        Stored, it is bookmarked, never repeated to this listener, and there for other children
-        too. A storage problem only costs that: the child still hears the story.
+        The child who asked hears it once (it has passed the safety gate); it joins the shared
+        catalogue as *pending* for a person to approve, unless ``auto_approve_live``: then it is
+        bookmarked, never repeated to this listener, and there for other children too. A storage
+        problem only costs that: the child still hears the story.
         """
         to_draft = getattr(story, "to_draft", None)
         if to_draft is None:
@@ -535,6 +575,8 @@ class Conversation:
             draft = to_draft(locale=self.locale)
             if not isinstance(draft.safety_verdict, str | None):  # a verdict dict: keep the gist
                 draft.safety_verdict = str(getattr(story, "status", "approved"))[:200]
+            if not self.auto_approve_live and draft.review_status == "approved":
+                draft.review_status = "pending"  # shared only once a person approves it
             with self.session.begin_nested():
                 stored = store.add_story(self.session, draft)
         except Exception:

@@ -123,5 +123,6 @@ class SkillServices:
                 locale,
                 rng=self.rng,
                 fallback_locale=self.settings.default_locale,
+                auto_approve_live=self.settings.auto_approve_live,
             )
             session.commit()

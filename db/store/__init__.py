@@ -7,7 +7,9 @@ One module per part of the store, one import surface (``from db.store import cho
 * :mod:`db.store.stories` adds, reviews and reads stories;
 * :mod:`db.store.choosing` picks a story for a listener with index range scans only;
 * :mod:`db.store.listeners` keeps hashed listeners' attributes and play history;
-* :mod:`db.store.queue` records demand for stories we lack and hands it to generator workers.
+* :mod:`db.store.queue` records demand for stories we lack and hands it to generator workers;
+* :mod:`db.store.reviews` keeps every safety verdict on a story and runs the gate (``safety``)
+  before approved-looking imports, approvals and catalogue rechecks.
 
 Transactions: functions flush but do not commit, so a caller can make several calls atomic
 (e.g. ``add_story`` + ``complete_generation_request``) and commit once. The one exception is
@@ -44,6 +46,15 @@ from db.store.queue import (
     pending_generation_count,
     request_generation,
 )
+from db.store.reviews import (
+    FlaggedStory,
+    RecheckReport,
+    approve_story,
+    gate_drafts,
+    recheck_stories,
+    record_verdict,
+    reviews_of,
+)
 from db.store.stories import (
     StoryDraft,
     StoryView,
@@ -61,18 +72,22 @@ __all__ = [
     "MAX_ATTEMPTS",
     "PICK_SAMPLE",
     "SUGGESTION_COUNT",
+    "FlaggedStory",
     "KeywordMatch",
     "Match",
+    "RecheckReport",
     "StoryChoice",
     "StoryDraft",
     "StoryView",
     "add_story",
     "add_synonym",
+    "approve_story",
     "choose_story",
     "claim_generation_requests",
     "complete_generation_request",
     "content_hash",
     "delete_listener",
+    "gate_drafts",
     "get_story",
     "hash_listener_id",
     "iter_stories",
@@ -81,11 +96,14 @@ __all__ = [
     "list_stories",
     "load_listener_attributes",
     "pending_generation_count",
+    "recheck_stories",
     "record_play",
+    "record_verdict",
     "refresh_keyword_counts",
     "request_generation",
     "resolve_keyword",
     "resolve_keywords",
     "review_story",
+    "reviews_of",
     "save_listener_attributes",
 ]

@@ -26,6 +26,7 @@ from db.models import (
     RequestStatus,
     _utcnow,
 )
+from safety.requests import first_redirect
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 #: A claim older than this is considered abandoned (worker died) and may be claimed again.
 CLAIM_TIMEOUT = timedelta(hours=1)
+
+
+class RedirectedRequest(ValueError):
+    """A requested keyword is redirected by the request policy: it is never queued."""
 
 
 def _keyword_key(lemmas: Sequence[str]) -> str:
@@ -43,10 +48,15 @@ def request_generation(session: Session, keywords: Sequence[str], locale: str) -
     """Record that a listener wanted a story about ``keywords``: upsert, demand_count += 1.
 
     A done or failed request is reopened (pending): the demand shows the catalogue still lacks it.
+    A word the request policy redirects (:mod:`safety.requests`) is never queued:
+    :class:`RedirectedRequest`.
     """
     lemmas = sorted(set(normalize_keywords(list(keywords))))
     if not lemmas:
         raise ValueError("a generation request needs at least one keyword")
+    redirected = first_redirect([*keywords, *lemmas])
+    if redirected is not None:
+        raise RedirectedRequest(f"the request policy redirects {redirected.word!r}; not queued")
     key = _keyword_key(lemmas)
     if len(key) > 255:
         raise ValueError("too many or too long keywords for one request")

@@ -21,6 +21,7 @@ from db.keywords import normalize_keywords
 from db.models import (
     Keyword,
     ReviewStatus,
+    SafetyReview,
     Story,
     StoryKeyword,
     StorySource,
@@ -57,6 +58,8 @@ class StoryDraft:
     safety_verdict: str | None = None
     rejection_reason: str | None = None
     quality: dict[str, Any] = field(default_factory=dict)
+    # The safety gate's verdict (``SafetyVerdict.as_dict()``): kept on the story's review trail.
+    safety: dict[str, Any] | None = None
 
 
 def content_hash(title: str, text: str) -> str:
@@ -114,6 +117,8 @@ def add_story(session: Session, draft: StoryDraft) -> Story:
         with session.begin_nested():
             session.add(story)
             session.flush()
+            if draft.safety:
+                session.add(_review_from_dict(story.id, draft.safety))
             if story.review_status == ReviewStatus.APPROVED:
                 _bump_counts(session, [k.id for k in keywords], +1)
     except IntegrityError:
@@ -126,6 +131,16 @@ def add_story(session: Session, draft: StoryDraft) -> Story:
         "added story id=%s %r keywords=%s status=%s", story.id, title, lemmas, story.review_status
     )
     return story
+
+
+def _review_from_dict(story_id: int, verdict: dict[str, Any]) -> SafetyReview:
+    return SafetyReview(
+        story_id=story_id,
+        ok=bool(verdict.get("ok")),
+        action="checked",
+        checker=str(verdict.get("checker") or "unknown")[:100],
+        reasons=dict(verdict),
+    )
 
 
 def _bump_counts(session: Session, keyword_ids: Sequence[int], delta: int) -> None:

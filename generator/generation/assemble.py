@@ -95,6 +95,7 @@ class GeneratedStory:
             safety_verdict=_short_verdict(self.safety),
             rejection_reason=self.rejection_reason,
             quality=self.quality,
+            safety=dict(self.safety) or None,
         )
 
     def to_catalogue_record(self) -> dict[str, Any]:

@@ -73,10 +73,47 @@ def test_parse_rejects(line: str) -> None:
 
 
 def test_starter_catalogue_loads_once(db_session: Session) -> None:
+    """Every line is stored once; each passed the safety gate (approved) or was held (pending,
+    with the gate's reasons)."""
     expected = sum(1 for line in STARTER_CATALOGUE.read_text("utf-8").splitlines() if line.strip())
     assert load_starter_catalogue(db_session) == expected
     assert load_starter_catalogue(db_session) == 0
-    served = db_session.scalar(
-        select(func.count()).select_from(Story).where(Story.review_status == "approved")
-    )
-    assert served == expected
+    statuses = {
+        status: count
+        for status, count in db_session.execute(
+            select(Story.review_status, func.count()).group_by(Story.review_status)
+        )
+    }
+    assert statuses.get("approved", 0) + statuses.get("pending", 0) == expected
+    held = db_session.scalars(select(Story).where(Story.review_status == "pending")).all()
+    assert all(story.rejection_reason.startswith("unsafe:") for story in held)
+
+
+def test_an_approved_looking_import_passes_the_gate(db_session: Session) -> None:
+    from db.models import SafetyReview
+
+    def gate(stories):  # a stand-in for safety.check_stories
+        from safety import check_stories
+
+        return check_stories(stories, meaning=False)
+
+    lines = [
+        json.dumps({"title": "Moon", "text": "The moon glowed. All slept.", "status": "approved"}),
+        json.dumps({"title": "Bang", "text": "A gun went off. All slept.", "status": "approved"}),
+        json.dumps({"title": "Quiet", "text": "A rifle lay there. All slept."}),  # pending anyway
+    ]
+    report = import_lines(db_session, lines, gate=gate)
+    assert report.added == 3 and [number for number, _ in report.held] == [2]
+    stories = {s.title: s for s in db_session.scalars(select(Story))}
+    assert stories["Moon"].review_status == "approved" and stories["Moon"].safety_verdict == "ok"
+    assert stories["Bang"].review_status == "pending"
+    assert stories["Bang"].rejection_reason == "unsafe: weapons (gun)"
+    assert stories["Quiet"].safety_verdict == "unsafe: weapons (rifle)"
+    actions = {
+        review.story_id: review.action for review in db_session.scalars(select(SafetyReview))
+    }
+    assert actions == {
+        stories["Moon"].id: "checked",
+        stories["Bang"].id: "held",
+        stories["Quiet"].id: "checked",
+    }

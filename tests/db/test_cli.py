@@ -29,7 +29,7 @@ def _ok(result) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_full_curation_flow(runner: CliRunner, url: str, tmp_path: Path) -> None:
-    assert "revision 0001" in _ok(runner.invoke(db_group, ["upgrade"]))
+    assert "revision 0002" in _ok(runner.invoke(db_group, ["upgrade"]))
     assert "matches the models" in _ok(runner.invoke(db_group, ["check"]))
     source = tmp_path / "stories.jsonl"
     source.write_text(
@@ -123,3 +123,48 @@ def test_help_everywhere(runner: CliRunner, args: list) -> None:  # type: ignore
     group, *rest = args
     result = runner.invoke(group, [*rest, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_the_safety_gate_on_every_curation_path(
+    runner: CliRunner, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Import holds a flagged approved story (unless --trust), approve needs --force, recheck
+    withdraws what now fails, and every verdict is on the story's review trail."""
+    monkeypatch.setattr("safety.meaning.available", lambda: False)  # the word layer suffices
+    _ok(runner.invoke(db_group, ["upgrade"]))
+    source = tmp_path / "stories.jsonl"
+    lines = [
+        {"title": "Moon", "text": "The moon glowed. Everyone slept.", "status": "approved"},
+        {"title": "Bang", "text": "The fox found a gun. Then it slept.", "status": "approved"},
+    ]
+    source.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    out = _ok(runner.invoke(stories_group, ["import", str(source)]))
+    assert "1 held for review by the safety gate" in out
+    assert f"{source}:2: held for review: unsafe: weapons (gun)" in out
+    listing = _ok(runner.invoke(stories_group, ["list", "--status", "pending"]))
+    assert "Bang" in listing and "Moon" not in listing
+    bang_id = listing.split()[0]
+
+    refused = runner.invoke(stories_group, ["approve", bang_id])
+    assert refused.exit_code == 1
+    assert "safety: flagged: weapons (gun)" in refused.output and "--force" in refused.output
+    forced = _ok(runner.invoke(stories_group, ["approve", bang_id, "--force"]))
+    assert "forced past the safety gate" in forced
+
+    recheck = _ok(runner.invoke(stories_group, ["recheck", "--dry-run"]))
+    assert "2 checked, 1 passed, 1 flagged, 1 withdrawn" in recheck and "dry run" in recheck
+    recheck = _ok(runner.invoke(stories_group, ["recheck"]))
+    assert f"withdrawn {bang_id} (Bang): unsafe: weapons (gun)" in recheck
+    assert "weapons: 1" in recheck
+    assert "Bang" in _ok(runner.invoke(stories_group, ["list", "--status", "withdrawn"]))
+    trail = _ok(runner.invoke(stories_group, ["reviews", bang_id])).splitlines()
+    assert [line.split()[2] for line in trail] == ["held", "checked", "forced", "withdrawn"]
+    assert all("+words-only" in line for line in trail)
+
+    trusted = tmp_path / "trusted.jsonl"
+    trusted.write_text(
+        json.dumps({"title": "Pow", "text": "A pistol. Sleep.", "status": "approved"}) + "\n"
+    )
+    assert "1 trusted despite the safety gate" in _ok(
+        runner.invoke(stories_group, ["import", str(trusted), "--trust"])
+    )

@@ -467,3 +467,12 @@ def test_unknown_model_id_is_an_error_not_a_duplicate(db_session: Session) -> No
 
     with pytest.raises(IntegrityError):
         store.add_story(db_session, StoryDraft(title="T", text="x", model_id=424242))
+
+
+def test_a_redirected_word_is_never_queued(db_session: Session) -> None:
+    from db.store.queue import RedirectedRequest
+
+    for words in (["gun"], ["dragon", "poopy"], ["kissing"]):
+        with pytest.raises(RedirectedRequest, match="request policy"):
+            store.request_generation(db_session, words, "en-US")
+    assert store.pending_generation_count(db_session) == 0

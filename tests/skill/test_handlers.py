@@ -286,6 +286,69 @@ def test_an_intent_this_version_does_not_know_gets_the_fallback(alexa: Alexa) ->
     assert spoken(alexa.intent("SomeFutureIntent")).startswith("Hmm, I didn't quite catch")
 
 
+# --------------------------------------------------------------------------- request policy
+REDIRECT = "Hmm, that one isn't for bedtime stories."
+PROMISES = ("storyteller", "write", "ready soon", "brand new", "another night", "let me think")
+
+
+def queued(db_session: Any) -> list[list[str]]:
+    rows = db_session.scalars(select(GenerationRequest).execution_options(populate_existing=True))
+    return [list(row.keywords) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("intent", "slots"),
+    [
+        ("TellStoryIntent", {"keyword": "gun"}),
+        ("TellStoryIntent", {"keyword": "poopy"}),
+        ("TellStoryIntent", {"keyword": "guns"}),  # inflected
+        ("TellStoryIntent", {"keyword": "a story about a handgun"}),
+        ("TellStoryIntent", {"keyword": "dragon", "secondKeyword": "vape"}),
+        ("TellStoryIntent", {"keyword": ("pistol", "gun")}),  # the canonical name counts too
+        ("NewStoryIntent", {"keyword": "farting"}),
+        ("NewStoryIntent", {"keyword": "idiot"}),
+        ("NewStoryIntent", {"keyword": "kissing"}),
+    ],
+)
+def test_redirected_words_get_a_kind_answer_and_nothing_else(
+    alexa: Alexa, db_session: Any, intent: str, slots: dict[str, Any]
+) -> None:
+    out = alexa.intent(intent, **slots)
+    said = spoken(out)
+    assert said.startswith(REDIRECT) and "How about a story about" in said
+    assert not any(promise in said.lower() for promise in PROMISES), said
+    for value in slots.values():
+        word = value[0] if isinstance(value, tuple) else value
+        if word != "dragon":
+            assert word.split()[-1] not in said.lower()  # the word is never said back
+    assert out["response"]["shouldEndSession"] is False
+    assert "Which would you like?" in reprompt(out)
+    assert queued(db_session) == []
+    assert plays(db_session) == []
+
+
+def test_a_redirect_never_suggests_a_redirected_topic(alexa: Alexa, db_session: Any) -> None:
+    from safety import judge_request
+
+    said = spoken(alexa.intent("TellStoryIntent", keyword="gun"))
+    topics = said.split("How about a story about ", 1)[1].rstrip("?")
+    for topic in topics.replace(" and ", ", ").split(", "):
+        assert judge_request(topic).allowed, topic
+
+
+@pytest.mark.parametrize("word", ["dragon", "ghost", "monster", "witch", "pirate", "shark"])
+def test_gentle_scary_words_are_allowed(alexa: Alexa, word: str) -> None:
+    assert not spoken(alexa.intent("TellStoryIntent", keyword=word)).startswith(REDIRECT)
+
+
+def test_the_live_storyteller_never_hears_a_redirected_word(services: Any, api_client: Any) -> None:
+    teller = FakeTeller()
+    alexa = _live_alexa(services, api_client, teller)
+    out = alexa.intent("NewStoryIntent", keyword="bullets")
+    assert spoken(out).startswith(REDIRECT)
+    assert teller.calls == []
+
+
 # --------------------------------------------------------------------------- new stories
 def test_new_story_without_live_model_is_queued_honestly(alexa: Alexa, db_session: Any) -> None:
     out = alexa.intent("NewStoryIntent", keyword="dragons")
@@ -467,9 +530,38 @@ class _FakeModel:
         ]
 
 
+def test_live_story_is_told_once_and_waits_as_pending(
+    services: Any, api_client: Any, db_session: Any
+) -> None:
+    """Without auto-approval a live story is told to the child who asked, then waits for a
+    person: it is stored pending, with its safety verdict on the review trail."""
+    from db.models import SafetyReview, Story
+    from generator.live import LiveStoryteller
+
+    teller = LiveStoryteller("unused", deadline_s=5.0, generator_factory=_FakeModel)
+    try:
+        assert teller.wait_ready(10)
+        services.storyteller = teller
+        alexa = Alexa(build_skill(services=services, api_client=api_client).lambda_handler())
+        out = alexa.intent("NewStoryIntent", keyword="comets")
+        assert "It's called The Comet Who Could Not Sleep." in spoken(out)
+        stored = db_session.scalar(
+            select(Story).where(Story.title == "The Comet Who Could Not Sleep")
+        )
+        assert stored is not None and stored.review_status == "pending"
+        trail = db_session.scalars(select(SafetyReview).where(SafetyReview.story_id == stored.id))
+        assert [review.reasons for review in trail] == [{"verdict": "ok"}]
+        again = alexa.intent("TellStoryIntent", keyword="comet")
+        assert "The Comet Who Could Not Sleep" not in spoken(again)
+    finally:
+        teller.close()
+
+
 def test_real_live_storyteller_story_is_stored_and_told(
     services: Any, api_client: Any, db_session: Any
 ) -> None:
+    import dataclasses
+
     from db.models import Story
     from generator.live import LiveStoryteller
 
@@ -477,6 +569,7 @@ def test_real_live_storyteller_story_is_stored_and_told(
     try:
         assert teller.wait_ready(10)
         services.storyteller = teller
+        services.settings = dataclasses.replace(services.settings, auto_approve_live=True)
         alexa = Alexa(build_skill(services=services, api_client=api_client).lambda_handler())
         out = alexa.intent("NewStoryIntent", keyword="comets")
         assert spoken(out).startswith(
@@ -487,7 +580,7 @@ def test_real_live_storyteller_story_is_stored_and_told(
         )
         assert stored is not None and stored.source == "generated"
         assert [p.story_id for p in plays(db_session)] == [stored.id]
-        # Stored and approved, so the catalogue can tell it again another night.
+        # Auto-approved, so the catalogue can tell it again another night.
         again = alexa.intent("TellStoryIntent", keyword="comet")
         assert "The Comet Who Could Not Sleep" in spoken(again)
     finally:

