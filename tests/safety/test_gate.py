@@ -118,7 +118,8 @@ class _FakeHead:
         weights = np.zeros((len(CLASSES), 2), dtype=np.float32)
         weights[CLASSES.index("suitable"), 0] = 8.0
         weights[CLASSES.index("violence"), 1] = 8.0
-        head = Head(weights, np.zeros(len(CLASSES), np.float32), CLASSES, 0.5, 0.2, "head-fake", {})
+        bias = np.zeros(len(CLASSES), np.float32)
+        head = Head(((weights, bias),), CLASSES, 0.5, 0.2, "head-fake", {})
         monkeypatch.setattr(meaning, "embed", fake_embed)
         monkeypatch.setattr(meaning, "load_head", lambda path=None: head)
         return head

@@ -1,0 +1,108 @@
+"""Training the meaning check: weak labels, the softmax head, thresholds, the confusion matrix,
+and the shipped evaluation set's shape (hand-labelled, apart from training)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from safety import meaning, training
+from safety.meaning import CATEGORIES, CLASSES, SUITABLE, Head, head_from_json
+from safety.training import (
+    EVAL_PATH,
+    SEED_PATH,
+    Example,
+    evaluate,
+    read_jsonl,
+    threshold_for,
+    train_head,
+    weak_label,
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "label"),
+    [
+        ("The giant slew the knight.", "violence"),
+        ("The old dog died in the night.", "injury or death"),
+        ("The robbers carried her off to the forest.", "strangers and abduction"),
+        ("The children were terrified.", "fear and menace"),
+        ("The sisters mocked her.", "cruelty and insults"),
+        ("The soldier was drunk.", "adult themes"),
+        ("The bunny ate a carrot in the sun.", SUITABLE),
+        ("The witch smiled.", None),  # neither: not used for training
+    ],
+)
+def test_weak_labels(sentence: str, label: str | None) -> None:
+    assert weak_label(sentence) == label
+
+
+def test_the_head_learns_and_thresholds_bound_false_alarms() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(len(CLASSES), 8)).astype(np.float32) * 3
+    labels = [CLASSES[i % len(CLASSES)] for i in range(700)]
+    x = np.stack([centres[CLASSES.index(y)] + rng.normal(size=8) for y in labels]).astype(
+        np.float32
+    )
+    w, b = train_head(x, labels, steps=300)
+    head = Head(((w, b),), CLASSES, 0.5, 0.3, "test", {})
+    unsuitable = 1.0 - head.probabilities(x)[:, CLASSES.index(SUITABLE)]
+    suitable_scores = [s for s, y in zip(unsuitable, labels, strict=True) if y == SUITABLE]
+    threshold = threshold_for(suitable_scores, 0.02)
+    assert sum(s >= threshold for s in suitable_scores) <= 0.02 * len(suitable_scores)
+    examples = [Example("", y, "t") for y in labels]
+    result = evaluate(examples, [s >= threshold for s in unsuitable], list(unsuitable))
+    assert result.recall > 0.9 and result.false_alarm_rate <= 0.02
+    assert "recall" in result.report() and "violence" in result.report()
+    again = head_from_json(json.loads(json.dumps(head.to_json())), "v")
+    assert np.allclose(again.probabilities(x[:5]), head.probabilities(x[:5]), atol=2e-2)
+
+
+def test_the_two_layer_head_trains_and_round_trips() -> None:
+    import numpy as np
+
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    labels = [CLASSES[i % len(CLASSES)] for i in range(140)]
+    x = rng.normal(size=(140, 16)).astype(np.float32)
+    x[:, 0] += [3.0 * CLASSES.index(y) for y in labels]
+    layers = training.train_mlp(x, labels, hidden=8, epochs=50)
+    assert [w.shape for w, _ in layers] == [(8, 16), (len(CLASSES), 8)]
+    head = Head(layers, CLASSES, 0.5, 0.3, "t", {})
+    again = head_from_json(json.loads(json.dumps(head.to_json())))
+    assert np.allclose(again.probabilities(x), head.probabilities(x), atol=2e-2)
+
+
+def test_the_evaluation_set_is_hand_labelled_and_apart_from_training() -> None:
+    evaluation = read_jsonl(EVAL_PATH)
+    seeds = read_jsonl(SEED_PATH)
+    assert len(evaluation) >= 300
+    labels = {e.label for e in evaluation}
+    assert labels == set(CLASSES)
+    assert not {e.text for e in evaluation} & {e.text for e in seeds}
+    assert not any(e.source.startswith(s) for e in evaluation for s in ("grimm_per_story",))
+    texts = {e.text for e in evaluation}
+    for example in (
+        "The wolf ate grandma.",
+        "Her mommy fell asleep and never woke up.",
+        "The man tried to take her head.",
+        "The knight put down his sword and sat by the fire.",
+        "Casper the friendly ghost floated over to say hello.",
+    ):
+        assert example in texts
+    assert sum(e.label != SUITABLE for e in evaluation) >= 100
+    assert set(CATEGORIES) <= {e.label for e in seeds}
+
+
+def test_the_shipped_head_matches_the_classes() -> None:
+    if not meaning.HEAD_PATH.is_file():
+        pytest.skip("no trained head shipped")
+    head = meaning.load_head()
+    assert head.classes == CLASSES
+    assert 0 < head.ending_threshold <= head.sentence_threshold < 1
+    assert head.layers[0][0].shape[1] == 384 and head.layers[-1][0].shape[0] == len(CLASSES)
+    assert head.version.startswith("head-")
+    assert training.EVAL_SOURCES  # documented
