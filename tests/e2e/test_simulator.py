@@ -328,6 +328,49 @@ def test_bst_yaml_suite(node, skill_server, bespoken_stub, tmp_path):
     assert _StubHandler.hits, "bst did not publish its results to the local stub"
 
 
+SAFETY_SUITE = "virtual-alexa/safety.test.js"
+#: The words safety.test.js asks for; none may be queued (lemmas as the store would keep them).
+REDIRECTED_WORDS = {
+    "gun",
+    "poopy",
+    "vape",
+    "handgun",
+    "fart",
+    "farting",
+    "idiot",
+    "kiss",
+    "kissing",
+}
+
+
+def test_redirected_words_get_no_promise_and_no_queued_request(node, skill_server, database_url):
+    """The request policy end to end: a kind redirect through the simulator, and the queue is
+    untouched (the suite also checks that nothing is promised)."""
+    from sqlalchemy import create_engine, text
+
+    env = {**os.environ, "BEDTIME_SKILL_URL": skill_server.url, "BEDTIME_SKILL_ID": SKILL_ID}
+    code, output = _run(
+        [node, "--test", "--test-reporter=tap", SAFETY_SUITE],
+        cwd=E2E_DIR,
+        env=env,
+        timeout=NODE_SUITE_TIMEOUT,
+    )
+    print(output[-4000:])
+    assert code == 0, output[-8000:] + skill_server.log_tail()
+    assert re.search(r"^# pass (9|[1-9]\d)", output, re.MULTILINE), output[-4000:]
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            queued = [
+                json.loads(k) if isinstance(k, str) else k
+                for (k,) in conn.execute(text("SELECT keywords FROM generation_requests"))
+            ]
+    finally:
+        engine.dispose()
+    asked = {word for keywords in queued for word in keywords}
+    assert not asked & REDIRECTED_WORDS, queued
+
+
 def test_fixture_story_is_valid_jsonl():
     records = [json.loads(line) for line in FIXTURE_STORIES.read_text().splitlines() if line]
     assert [r["keywords"] for r in records] == [["rocket", "star"]]
