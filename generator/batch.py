@@ -201,9 +201,7 @@ def model_record_id(session: Any, generator: Any) -> int | None:
     if found is None:
         from generator.registry import register_model
 
-        found = register_model(
-            session, generator.loaded.path, name, model_class=type(generator.model).__name__
-        )
+        found = register_model(session, generator.path, name, model_class=generator.model_class)
         session.commit()
     return int(found.id)
 

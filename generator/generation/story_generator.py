@@ -86,6 +86,8 @@ class StoryGenerator:
             torch.set_num_threads(threads)
         self.loaded = load_model(model_path)
         self.model = self.loaded.model
+        self.path = self.loaded.path
+        self.model_class = type(self.model).__name__
         self.tokenizer = self.loaded.tokenizer
         self.meta = self.loaded.meta
         self.model_name = model_display_name(self.loaded.path, self.meta)

@@ -49,13 +49,20 @@ def prepare_command(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def register(path: Path) -> None:
-        from db.engine import DatabaseUnavailable, check_database, make_engine, session_factory
+        from db.engine import (
+            DatabaseUnavailable,
+            check_database,
+            make_engine,
+            session_factory,
+            upgrade_database,
+        )
         from generator.registry import register_model
         from settings import database_url as configured_url
 
         engine = make_engine(database_url or configured_url())
         try:
             check_database(engine)
+            upgrade_database(engine)  # idempotent, as `bedtime run` does: the registry table
             with session_factory(engine)() as session:
                 register_model(session, path, "storyteller")
                 session.commit()

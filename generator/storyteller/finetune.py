@@ -148,6 +148,16 @@ def _loss(model: Any, item: dict[str, list[int]], keyword_weight: float) -> tupl
     return lm + keyword_weight * kw, lm
 
 
+def halve_adapter(adapter_dir: Path) -> None:
+    """Store the adapter in fp16: half the size in git, merged back into fp32 weights at load."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path = adapter_dir / "adapter_model.safetensors"
+    tensors = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(path)).items()}
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
 def finetune(base_dir: str | Path, config: FinetuneConfig) -> Path:
     """Train a LoRA adapter on ``base_dir`` (a safetensors SmolLM2); returns the adapter dir."""
     import torch
@@ -240,6 +250,7 @@ def finetune(base_dir: str | Path, config: FinetuneConfig) -> Path:
     logger.info("held-out reply loss after %d steps: %.4f", step, eval_after)
     adapter_dir = out_dir / "adapter"
     model.save_pretrained(adapter_dir, safe_serialization=True)
+    halve_adapter(adapter_dir)
     record.update(
         steps=step,
         examples_seen=examples_seen,

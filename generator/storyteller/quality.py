@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from generator.storyteller.prompts import parse_reply
@@ -62,16 +63,49 @@ def repeated_sentences(text: str) -> int:
     return sum(c - 1 for key, c in seen.items() if key and len(key.split()) >= 4)
 
 
-def made_up_words(text: str) -> list[str]:
-    """Lower-case words that no English lexicon knows ("bookshel", "hallangippin")."""
+@lru_cache(maxsize=1)
+def _lexicon() -> frozenset[str]:
+    """Webster's 2nd + GCIDE (264k words, the ``english-words`` package): a kept word list."""
+    from english_words import get_english_words_set
+
+    return frozenset(get_english_words_set(["web2", "gcide"], lower=True, alpha=True))
+
+
+_SUFFIXES = ("'s", "s", "es", "ed", "d", "ing", "ly", "er", "est", "ies")
+
+
+@lru_cache(maxsize=65536)
+def is_english_word(word: str) -> bool:
+    """In the word list or lemminflect's lexicon, inflected, or a compound of two such words
+    ("treehouse", "birdsong") - but not a broken or invented one ("bookshel", "scoting")."""
     from generator.generation.assemble import _known_word
 
+    lexicon = _lexicon()
+    if word in lexicon or _known_word(word):
+        return True
+    for suffix in _SUFFIXES:
+        stem = word[: -len(suffix)]
+        if not word.endswith(suffix) or len(stem) < 3:
+            continue
+        if _known_word(stem) or (suffix == "ies" and _known_word(stem + "y")):
+            return True
+        if len(stem) >= 5 and stem in lexicon:
+            return True
+    # Compounds of two common words (lemminflect knows both): "treehouse", "mealworms".
+    return any(
+        _known_word(word[:i]) and (_known_word(word[i:]) or _known_word(word[i:].rstrip("s")))
+        for i in range(3, len(word) - 2)
+    )
+
+
+def made_up_words(text: str) -> list[str]:
+    """Lower-case words that are not English ("bookshel", "hallangippin"); names are allowed."""
     found = []
     for word in _WORD_RE.findall(text.replace("\u2019", "'")):
         if word[0].isupper() or not word.isascii():
             continue  # names are allowed: "Pip", "Luna"
         lower = word.lower()
-        if not _known_word(lower) and not _known_word(lower.split("'")[0]):
+        if not is_english_word(lower) and not is_english_word(lower.split("'")[0]):
             found.append(lower)
     return found
 
@@ -98,6 +132,12 @@ def keyword_in_role(keyword: str, text: str) -> bool:
         if word and word.group(0) != keyword.lower():  # an inflected form: "owls", "mice"
             return True
     return False
+
+
+def _named_after_itself(keyword: str, text: str) -> bool:
+    """'a dragon named dragon': the keyword dropped in where a name should be."""
+    forms = "|".join(re.escape(k) for k in {keyword.lower(), keyword.lower() + "s"})
+    return re.search(rf"\b(?:named|called)\s+(?:{forms})\b", text) is not None
 
 
 def judge(
@@ -138,6 +178,9 @@ def judge(
     missing = [k for k in keywords if not keyword_in_role(k, text)]
     if missing:
         problems.append(f"missing keywords: {', '.join(missing)}")
+    misnamed = [k for k in keywords if _named_after_itself(k, text)]
+    if misnamed:
+        problems.append(f"keyword used as a lower-case name: {', '.join(misnamed)}")
     if len(invented) > max_made_up:
         problems.append(f"made-up words: {', '.join(sorted(set(invented))[:5])}")
     if repeats:
@@ -146,6 +189,8 @@ def judge(
         problems.append(f"repetitive (repeated 4-grams {metrics['repetition_ratio']:.2f})")
     if not parsed.title:
         problems.append("no title")
+    elif len(parsed.title.split()) > 12:
+        problems.append("title too long")
     verdict = check_story(parsed.title or "", text)
     if not verdict.ok:
         problems.append(str(verdict.reason))

@@ -134,7 +134,8 @@ def test_no_title_is_rejected() -> None:
 
 def test_unsafe_word_is_rejected() -> None:
     judged = verdict(GOOD.replace("gently lifted", "killed"))
-    assert judged.problems == ["unsafe: violence (killed)"]
+    assert len(judged.problems) == 1
+    assert judged.problems[0].startswith("unsafe: violence (killed)")
     assert judged.metrics["safety"]["ok"] is False
 
 
