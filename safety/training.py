@@ -254,19 +254,65 @@ TEMPLATES: dict[str, list[str]] = {
         "{v} scraped a knee, and Mom put on a bandage.", "{v} cried a little, then felt better.",
         "{v} was scared of the dark, so Dad turned on a light.",
         "{v} lost a tooth and put it under the pillow.", "{v} missed Grandma, so they called her.",
+        "{v} started to cry, and {a} gave {v} a hug.", "{v} was sad for a moment, then smiled.",
+        "{v} was angry, then said sorry.", "{v} felt lonely until {a} came to play.",
+        "{a} was not scary at all.", "{a} smiled at {v}.", "{a} went to sleep.",
+        "The {t}", "{a} and {v}", "{v} and the {t}", "The {t} Who Could Not Sleep",
     ],
 }  # fmt: skip
+#: Things for suitable titles ("The Bear", "Lily and the Kite"): a bare name is no threat.
+TITLE_THINGS = [
+    "Bear",
+    "Wolf",
+    "Witch",
+    "Dragon",
+    "Giant",
+    "Monster",
+    "Shark",
+    "Tiger",
+    "Fox",
+    "Pirate",
+    "Robot",
+    "Troll",
+    "Ghost",
+    "Cat",
+    "Kitten",
+    "Bunny",
+    "Mouse",
+    "Turtle",
+    "Squirrel",
+    "Owl",
+    "Kite",
+    "Moon",
+    "Boat",
+    "Train",
+    "Star",
+    "Garden",
+    "Rocket",
+    "Grandma",
+    "Dog",
+    "Snake",
+    "Spider",
+    "Lion",
+    "Crocodile",
+    "Storm",
+    "Castle",
+    "Knight",
+    "Princess",
+    "Dinosaur",
+    "Bat",
+]
 
 
 def templated_examples(per_template: int = 24, seed: int = 0) -> list[Example]:
     """``per_template`` fillings of every template (actors, strangers or grown-ups x victims)."""
     rng = random.Random(seed)
     out = []
+    fillings = list(itertools.product(ACTORS, STRANGERS, GROWN_UPS, VICTIMS, TITLE_THINGS))
     for label, templates in TEMPLATES.items():
         for template in templates:
-            fillings = list(itertools.product(ACTORS, STRANGERS, GROWN_UPS, VICTIMS))
-            for actor, stranger, grown_up, victim in rng.sample(fillings, per_template):
-                text = template.format(a=actor, s=stranger, g=grown_up, v=victim)
+            for actor, stranger, grown_up, victim, thing in rng.sample(fillings, per_template):
+                text = template.format(a=actor, s=stranger, g=grown_up, v=victim, t=thing)
                 out.append(Example(text[0].upper() + text[1:], label, "template"))
     return list(dict.fromkeys(out))
 
