@@ -23,6 +23,7 @@ COPY pyproject.toml README.md ./
 COPY settings/ settings/
 COPY skill/ skill/
 COPY db/ db/
+COPY safety/ safety/
 COPY generator/ generator/
 COPY migrations/ migrations/
 RUN pip install . \
