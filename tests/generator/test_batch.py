@@ -50,6 +50,8 @@ class FakeGenerator:
 
     engine = "fake"
     model_name = "fake-model"
+    model_class = "FakeModel"
+    path = Path("/nowhere")
 
     def __init__(
         self, reject_every: int = 0, crash_after: int | None = None, delay: float = 0.0
