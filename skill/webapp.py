@@ -93,6 +93,12 @@ def create_app(
         except DatabaseUnavailable as exc:
             logger.error("Health check failed: %s", exc)
             return jsonify({"status": "unavailable", "reason": str(exc)}), 503
-        return jsonify({"status": "ok"})
+        body = {"status": "ok"}
+        if services.live_enabled:
+            # The live model warms in a background thread; callers (and the simulator test) can
+            # wait for "ready" instead of racing its first story against the deadline.
+            teller = services.storyteller
+            body["live"] = "ready" if teller is not None and teller.ready else "loading"
+        return jsonify(body)
 
     return app

@@ -220,6 +220,22 @@ def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
     pytest.fail(f"server not healthy after {SERVER_START_TIMEOUT}s:\n{_tail(log_path)}")
 
 
+def _wait_live_ready(server: SkillServer, timeout_s: float = 180.0) -> None:
+    """The live model loads in the background (torch, the model, the safety check's encoder):
+    wait for /healthz to say it is ready, so the test measures a story, not a cold start."""
+    health = server.url.rsplit("/", 1)[0] + "/healthz"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(health, timeout=2) as response:
+                if json.loads(response.read()).get("live") == "ready":
+                    return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"live model not ready after {timeout_s:.0f}s\n{server.log_tail()}")
+
+
 def _tail(path: Path, lines: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -388,6 +404,7 @@ def test_make_up_a_new_story_live_within_the_deadline(node, tmp_path):
     _seed(url)
     live_env = {"BEDTIME_LIVE_MODEL": str(SHIPPED_MODEL), "BEDTIME_LIVE_DEADLINE_SECONDS": "6"}
     with _running_server(url, tmp_path, live_env) as server:
+        _wait_live_ready(server)
         env = {**os.environ, "BEDTIME_SKILL_URL": server.url, "BEDTIME_SKILL_ID": SKILL_ID}
         code, output = _run(
             [node, "--test", "--test-reporter=tap", LIVE_SUITE],
