@@ -82,8 +82,30 @@ def _install_sqlite_hooks(engine: Engine, in_memory: bool) -> None:
         connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
+def _timeout_options(backend: str, timeout_s: float) -> dict[str, Any]:
+    """Connect/read/write and pool-wait limits, so a hung server fails a call instead of a worker.
+
+    A hung server costs at most a pre-ping read plus one reconnect: about 2 x timeout_s.
+    """
+    if backend == "sqlite":
+        return {}  # a local file does not hang; busy_timeout already bounds lock waits
+    return {
+        "connect_args": {
+            "connect_timeout": max(1, round(timeout_s)),
+            "read_timeout": timeout_s,
+            "write_timeout": timeout_s,
+        },
+        "pool_timeout": timeout_s,
+    }
+
+
+def make_engine(
+    url: str | URL | None = None, *, timeout_s: float | None = None, **kwargs: Any
+) -> Engine:
     """An Engine for ``url`` (default: settings' database_url) with our per-backend settings.
+
+    ``timeout_s`` bounds every wait (connect, read, write, pool) for request-serving engines;
+    batch jobs and migrations leave it None and wait as long as the server needs.
 
     Raises DatabaseUnavailable for a malformed URL or a missing driver (e.g. ``mysql://``
     without ``+pymysql``), with the fix in the message.
@@ -109,6 +131,8 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         options["pool_recycle"] = 3600
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    if timeout_s is not None:
+        options.update(_timeout_options(backend, timeout_s))
     options.update(kwargs)
     try:
         engine = create_engine(parsed, **options)

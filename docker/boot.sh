@@ -23,6 +23,8 @@ with_retries() {
 with_retries bedtime db upgrade
 with_retries bedtime stories import-starter
 
-# --no-control-socket: gunicorn 27's control socket lives under $HOME, which the image has not.
-exec gunicorn -b "0.0.0.0:${PORT:-8080}" --no-control-socket --access-logfile - \
-    'skill.webapp:create_app()'
+# skill.gunicorn_conf: threaded workers sized for the machine, the same as `bedtime serve`
+# (BEDTIME_WEB_WORKERS, BEDTIME_WEB_THREADS). --no-control-socket: gunicorn 27's control socket
+# lives under $HOME, which the image has not.
+exec gunicorn -b "0.0.0.0:${PORT:-8080}" -c python:skill.gunicorn_conf --no-control-socket \
+    --access-logfile - 'skill.webapp:create_app()'

@@ -29,6 +29,10 @@ VARIABLES = {
     "BEDTIME_AUTO_APPROVE_LIVE": "a live story that passed the gate joins the catalogue approved",
     "BEDTIME_LOG_LEVEL": "logging level (INFO, DEBUG, ...)",
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
+    "BEDTIME_DB_TIMEOUT_SECONDS": "the skill's database connect/read/write/pool wait limit",
+    "BEDTIME_LEASE_SECONDS": "a generation worker's claim lapses this long after its last renewal",
+    "BEDTIME_WEB_WORKERS": "gunicorn worker processes of `bedtime serve` (default: by CPU count)",
+    "BEDTIME_WEB_THREADS": "threads per gunicorn worker of `bedtime serve`",
 }
 
 
@@ -64,6 +68,24 @@ def env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name}={raw!r} is not a number.") from exc
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env_text(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number.") from exc
+
+
+def lease_seconds() -> float:
+    """BEDTIME_LEASE_SECONDS (default 300): how long a dead generation worker blocks its work."""
+    value = env_float("BEDTIME_LEASE_SECONDS", 300.0)
+    if value < 1:
+        raise ConfigurationError(f"BEDTIME_LEASE_SECONDS={value} is too short; use >= 1.")
+    return value
 
 
 def default_data_dir() -> Path:
@@ -107,6 +129,23 @@ class Settings:
     # catalogue as pending for a person to approve, unless this is True.
     auto_approve_live: bool = False
     log_level: str = "INFO"
+    # Connect/read/write/pool-wait limit of the skill's database calls: a hung database becomes
+    # an apology within Alexa's budget instead of a stalled worker.
+    db_timeout_seconds: float = 1.0
+    # A generation worker's claims (requests and plan sets) lapse this long after the last renewal.
+    lease_seconds: float = 300.0
+    # gunicorn sizing for `bedtime serve` (0 workers: by CPU count).
+    web_workers: int = 0
+    web_threads: int = 8
+
+    def require_endpoint_ready(self) -> None:
+        """A verifying endpoint must know its skill id, else it answers any skill's requests."""
+        if self.verify_requests and not self.skill_id:
+            raise ConfigurationError(
+                "BEDTIME_SKILL_ID is not set: a public endpoint must know its skill id "
+                "(amzn1.ask.skill....) so that it refuses requests meant for other skills. "
+                "Set it, or use --no-verify / BEDTIME_VERIFY_REQUESTS=false for a local simulator."
+            )
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -120,6 +159,10 @@ class Settings:
             require_human_review=env_bool("BEDTIME_REQUIRE_HUMAN_REVIEW", False),
             auto_approve_live=env_bool("BEDTIME_AUTO_APPROVE_LIVE", False),
             log_level=(env_text("BEDTIME_LOG_LEVEL") or "INFO").upper(),
+            db_timeout_seconds=env_float("BEDTIME_DB_TIMEOUT_SECONDS", 1.0),
+            lease_seconds=lease_seconds(),
+            web_workers=env_int("BEDTIME_WEB_WORKERS", 0),
+            web_threads=env_int("BEDTIME_WEB_THREADS", 8),
         )
 
 
@@ -134,5 +177,7 @@ __all__ = [
     "endpoint_uri",
     "env_bool",
     "env_float",
+    "env_int",
     "env_text",
+    "lease_seconds",
 ]

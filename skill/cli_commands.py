@@ -23,31 +23,39 @@ DEFAULT_PORT = 8080
 
 
 def _settings(no_verify: bool) -> Settings:
+    """Settings from the environment, checked for serving: a clear error, never a traceback."""
     from settings import ConfigurationError, Settings
 
     try:
         settings = Settings.from_env()
+        if no_verify:
+            settings = dataclasses.replace(settings, verify_requests=False)
+        settings.require_endpoint_ready()
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
-    if no_verify:
-        settings = dataclasses.replace(settings, verify_requests=False)
     return settings
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    from db.engine import DatabaseUnavailable
-    from skill.webapp import create_app
+    """gunicorn with threaded workers, as the Docker image runs it (skill/server.py)."""
+    from db.engine import DatabaseUnavailable, check_database, make_engine
+    from skill.server import gunicorn_options, serve
 
     try:
-        app = create_app(settings)
+        engine = make_engine(settings.database_url)
+        try:
+            check_database(engine)  # fail here, once, not in every worker
+        finally:
+            engine.dispose()
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
+    options = gunicorn_options(settings, f"{host}:{port}")
     click.echo(
         f"Bedtime Stories skill listening on http://{host}:{port}/alexa "
-        f"(health: http://{host}:{port}/healthz)"
+        f"(health: http://{host}:{port}/healthz; gunicorn, {options['workers']} workers x "
+        f"{options['threads']} threads)"
     )
-    # Werkzeug's server is for development; the Docker image runs gunicorn.
-    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    serve(settings, host, port)
 
 
 _host = click.option(
@@ -69,7 +77,7 @@ _no_verify = click.option(
 @_port
 @_no_verify
 def serve_command(host: str, port: int, no_verify: bool) -> None:
-    """Serve the skill endpoint (POST /alexa) with the development server."""
+    """Serve the skill endpoint (POST /alexa) under gunicorn."""
     _serve(_settings(no_verify), host, port)
 
 

@@ -51,7 +51,7 @@ class SkillServices:
     def from_settings(cls, settings: Settings) -> SkillServices:
         from db.engine import make_engine, session_factory
 
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, timeout_s=settings.db_timeout_seconds)
         return cls(settings=settings, engine=engine, session_factory=session_factory(engine))
 
     @property

@@ -40,9 +40,11 @@ import binascii
 import importlib
 import logging
 import posixpath
+import re
 import ssl
 import sys
 import threading
+import time
 import types
 import urllib.error
 import urllib.request
@@ -75,6 +77,11 @@ ALEXA_SAN = "echo-api.amazon.com"
 TIMESTAMP_TOLERANCE_SECONDS = 150.0
 FETCH_TIMEOUT_SECONDS = 3.0
 MAX_CHAIN_BYTES = 64 * 1024
+MAX_CERT_URL_LENGTH = 512
+#: Printable ASCII without space, percent, backslash or quotes: all a real cert URL uses.
+_CERT_URL_CHARS = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=-]+")
+#: A chain that failed (download, parse, trust) is not fetched again for this long.
+FAILURE_CACHE_SECONDS = 60.0
 
 
 # --------------------------------------------------------------------------- import guard
@@ -151,7 +158,13 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 def validate_cert_url(url: str) -> None:
-    """Amazon's rules for SignatureCertChainUrl; raises VerificationException naming the problem."""
+    """Amazon's rules for SignatureCertChainUrl; raises VerificationException naming the problem.
+
+    Stricter than the letter of the rules: only printable ASCII without spaces, no percent
+    escapes (``%2e%2e/`` would dodge the path check), no query or fragment.
+    """
+    if len(url) > MAX_CERT_URL_LENGTH or not _CERT_URL_CHARS.fullmatch(url):
+        raise VerificationException("Certificate URL has characters a real one never has")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -167,6 +180,8 @@ def validate_cert_url(url: str) -> None:
         raise VerificationException(f"Certificate URL port {port} is not {CERT_URL_PORT}")
     if parts.username or parts.password:
         raise VerificationException("Certificate URL must not carry credentials")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise VerificationException("Certificate URL must not have a query or fragment")
     path = posixpath.normpath(parts.path) if parts.path else ""
     if not path.startswith(CERT_URL_PATH_PREFIX):  # case-sensitive, after resolving "/../"
         raise VerificationException(f"Certificate URL path {path!r} is not under /echo.api/")
@@ -208,7 +223,12 @@ def certifi_roots() -> tuple[x509.Certificate, ...]:
 
 # --------------------------------------------------------------------------- verifiers
 class SignatureVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
-    """Checks the request was signed by Amazon: cert URL, chain, SAN, dates, SHA-256 signature."""
+    """Checks the request was signed by Amazon: cert URL, chain, SAN, dates, SHA-256 signature.
+
+    Cheap checks (headers, base64, URL form) come before any download. A chain that validated is
+    kept until its leaf expires; one that failed is remembered for FAILURE_CACHE_SECONDS, so a
+    flood of forged requests naming one URL costs one fetch, not one each.
+    """
 
     def __init__(
         self,
@@ -216,13 +236,18 @@ class SignatureVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
         fetch: Callable[[str], bytes] = fetch_certificate_chain,
         clock: Callable[[], datetime] = _utcnow,
         cache_size: int = 8,
+        failure_seconds: float = FAILURE_CACHE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._roots = tuple(trust_roots) if trust_roots is not None else None
         self._store: Store | None = None
         self._fetch = fetch
         self._clock = clock
-        self._cache: OrderedDict[str, list[x509.Certificate]] = OrderedDict()
+        self._monotonic = monotonic
+        self._leaves: OrderedDict[str, x509.Certificate] = OrderedDict()
+        self._failures: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._cache_size = cache_size
+        self._failure_seconds = failure_seconds
         self._lock = threading.Lock()
 
     def _trust_store(self) -> Store:
@@ -231,27 +256,43 @@ class SignatureVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
         return self._store
 
     def _chain(self, url: str) -> list[x509.Certificate]:
-        """The parsed chain for a URL, downloaded once (Amazon rotates the URL with the cert)."""
-        with self._lock:
-            cached = self._cache.get(url)
-            if cached is not None:
-                self._cache.move_to_end(url)
-                return cached
         pem = self._fetch(url)
         try:
             chain = x509.load_pem_x509_certificates(pem)
         except ValueError as exc:
             raise VerificationException(f"Certificate chain is not valid PEM: {exc}") from None
-        with self._lock:
-            self._cache[url] = chain
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
         return chain
 
-    def _validated_leaf(self, url: str) -> x509.Certificate:
+    def _remember(self, cache: OrderedDict[str, Any], url: str, value: Any) -> None:
+        with self._lock:
+            cache[url] = value
+            cache.move_to_end(url)
+            while len(cache) > self._cache_size:
+                cache.popitem(last=False)
+
+    def _cached_leaf(self, url: str) -> x509.Certificate:
+        """The validated leaf for a URL: from the cache while valid, else fetched and checked."""
+        now = self._clock()
+        with self._lock:
+            leaf = self._leaves.get(url)
+            failure = self._failures.get(url)
+        if leaf is not None and leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+            return leaf
+        if failure is not None and self._monotonic() < failure[0]:
+            raise VerificationException(f"{failure[1]} (remembered)")
+        try:
+            leaf = self._validated_leaf(url, now)
+        except VerificationException as exc:
+            self._remember(
+                self._failures, url, (self._monotonic() + self._failure_seconds, str(exc))
+            )
+            raise
+        self._remember(self._leaves, url, leaf)
+        return leaf
+
+    def _validated_leaf(self, url: str, now: datetime) -> x509.Certificate:
         chain = self._chain(url)
         leaf, intermediates = chain[0], chain[1:]
-        now = self._clock()
         if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
             raise VerificationException(
                 f"Signing certificate is not valid now (valid {leaf.not_valid_before_utc:%Y-%m-%d}"
@@ -290,12 +331,12 @@ class SignatureVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
         signature = _header(headers, SIGNATURE_HEADER)
         if not url or not signature:
             raise VerificationException(f"Missing {CERT_URL_HEADER} or {SIGNATURE_HEADER} header")
-        validate_cert_url(url)
-        leaf = self._validated_leaf(url)
         try:
             signature_bytes = base64.b64decode(signature, validate=True)
         except (binascii.Error, ValueError):
             raise VerificationException("Signature header is not base64") from None
+        validate_cert_url(url)
+        leaf = self._cached_leaf(url)
         public_key = leaf.public_key()
         if not isinstance(public_key, RSAPublicKey):
             raise VerificationException("Signing certificate does not hold an RSA key")
@@ -307,8 +348,33 @@ class SignatureVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
             raise VerificationException("Request signature does not match its body") from None
 
 
+def _request_timestamp(envelope: Any) -> datetime | None:
+    """``request.timestamp`` of a JSON envelope (ISO 8601, "Z" or offset), or None."""
+    request = envelope.get("request") if isinstance(envelope, dict) else None
+    raw = request.get("timestamp") if isinstance(request, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+def _application_id(envelope: Any) -> str | None:
+    """The skill id an envelope is for: context.System.application, else session.application."""
+    for path in (("context", "System", "application"), ("session", "application")):
+        node = envelope
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        found = node.get("applicationId") if isinstance(node, dict) else None
+        if isinstance(found, str):
+            return found
+    return None
+
+
 class TimestampVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
-    """Rejects replays: the request timestamp must be within 150 s of now."""
+    """Rejects replays: the request timestamp must be within 150 s of now (reads the JSON)."""
 
     def __init__(
         self,
@@ -321,12 +387,9 @@ class TimestampVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
     def verify(
         self, headers: Any, serialized_request_env: str, deserialized_request_env: Any
     ) -> None:
-        request = getattr(deserialized_request_env, "request", None)
-        timestamp = getattr(request, "timestamp", None)
-        if not isinstance(timestamp, datetime):
-            raise VerificationException("Request has no timestamp")
-        if timestamp.tzinfo is None:
-            timestamp = timestamp.replace(tzinfo=UTC)
+        timestamp = _request_timestamp(deserialized_request_env)
+        if timestamp is None:
+            raise VerificationException("Request has no readable timestamp")
         skew = abs((self._clock() - timestamp).total_seconds())
         if skew > self._tolerance:
             raise VerificationException(
@@ -335,7 +398,7 @@ class TimestampVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
 
 
 class SkillIdVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
-    """Refuses requests meant for another skill with a 400 (the SDK's own check gives a 500)."""
+    """Refuses requests meant for another skill (reads the JSON envelope)."""
 
     def __init__(self, skill_id: str) -> None:
         self._skill_id = skill_id
@@ -343,21 +406,20 @@ class SkillIdVerifier(AbstractVerifier):  # type: ignore[misc, valid-type]
     def verify(
         self, headers: Any, serialized_request_env: str, deserialized_request_env: Any
     ) -> None:
-        found = None
-        context = getattr(deserialized_request_env, "context", None)
-        system = getattr(context, "system", None)
-        if system is not None and system.application is not None:
-            found = system.application.application_id
-        session = getattr(deserialized_request_env, "session", None)
-        if found is None and session is not None and session.application is not None:
-            found = session.application.application_id
+        found = _application_id(deserialized_request_env)
         if found != self._skill_id:
-            raise VerificationException(f"Request is for skill {found!r}, not this skill")
+            shown = found[:80] if found else None
+            raise VerificationException(f"Request is for skill {shown!r}, not this skill")
 
 
-def default_verifiers(skill_id: str | None, signature_verifier: Any | None = None) -> list[Any]:
-    """Signature + timestamp (+ skill id when configured): what a public endpoint must check."""
-    verifiers: list[Any] = [signature_verifier or SignatureVerifier(), TimestampVerifier()]
-    if skill_id:
-        verifiers.append(SkillIdVerifier(skill_id))
-    return verifiers
+def default_verifiers(skill_id: str, signature_verifier: Any | None = None) -> list[Any]:
+    """What a public endpoint must check, cheapest first: timestamp, skill id, then signature.
+
+    Each takes the raw body and the parsed JSON envelope (a dict), never the SDK's objects: they
+    run before the SDK deserialises anything.
+    """
+    return [
+        TimestampVerifier(),
+        SkillIdVerifier(skill_id),
+        signature_verifier or SignatureVerifier(),
+    ]

@@ -1,8 +1,10 @@
-"""The skill as a web service: Flask app factory with the ASK SkillAdapter at POST /alexa.
+"""The skill as a web service: Flask app factory with the skill at POST /alexa.
 
-Request verification (signature, timestamp, skill id) is on unless Settings.verify_requests is
+Request verification (timestamp, skill id, signature) is on unless Settings.verify_requests is
 explicitly false (BEDTIME_VERIFY_REQUESTS=false or ``bedtime serve --no-verify``), which is logged
-as a warning. ``gunicorn 'skill.webapp:create_app()'`` serves it in production.
+as a warning; with it on, BEDTIME_SKILL_ID is required. Every body is read strictly
+(:mod:`skill.envelope`) and verified before the ASK SDK deserialises it. ``bedtime serve`` and the
+Docker image run it under gunicorn (:mod:`skill.server`).
 """
 
 from __future__ import annotations
@@ -11,20 +13,28 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, request
+from ask_sdk_model import RequestEnvelope
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from settings import Settings
 from skill.builder import build_skill
+from skill.envelope import (
+    MAX_BODY_BYTES,
+    MAX_RESPONSE_BYTES,
+    BadEnvelope,
+    parse_envelope,
+    request_summary,
+)
+from skill.i18n import translator_for
 from skill.services import SkillServices
-from skill.verification import default_verifiers, skill_adapter_class
+from skill.ssml import escape
+from skill.verification import VerificationException, default_verifiers
 
 logger = logging.getLogger(__name__)
 
 ALEXA_ROUTE = "/alexa"
 HEALTH_ROUTE = "/healthz"
-# flask-ask-sdk config keys: its own signature/timestamp verifiers are replaced by ours.
-_SDK_VERIFY_SIGNATURE = "ASK_SDK_VERIFY_SIGNATURE"
-_SDK_VERIFY_TIMESTAMP = "ASK_SDK_VERIFY_TIMESTAMP"
 
 
 def _configure_logging(level: str) -> None:
@@ -43,45 +53,31 @@ def create_app(
     services: SkillServices | None = None,
     signature_verifier: Any | None = None,
 ) -> Flask:
-    """Build the web app. ``signature_verifier`` lets tests inject a trust root and cert fetcher."""
+    """Build the web app. ``signature_verifier`` lets tests inject a trust root and cert fetcher.
+
+    Raises ConfigurationError when verification is on but BEDTIME_SKILL_ID is not set.
+    """
     if services is None:
-        services = SkillServices.from_settings(settings or Settings.from_env())
+        settings = settings or Settings.from_env()
+        settings.require_endpoint_ready()
+        services = SkillServices.from_settings(settings)
     settings = services.settings
+    settings.require_endpoint_ready()
     _configure_logging(settings.log_level)
     app = Flask(__name__)
-    app.config[_SDK_VERIFY_SIGNATURE] = False
-    app.config[_SDK_VERIFY_TIMESTAMP] = False
+    # Werkzeug refuses a larger body with 413 before it is read into memory.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     if settings.verify_requests:
-        verifiers = default_verifiers(settings.skill_id, signature_verifier)
-        if not settings.skill_id:
-            logger.warning("BEDTIME_SKILL_ID is not set: requests for any skill id are accepted")
+        verifiers = default_verifiers(settings.skill_id or "", signature_verifier)
     else:
         verifiers = []
         logger.warning(
             "Alexa request verification is OFF (BEDTIME_VERIFY_REQUESTS=false); "
             "use this only for local development, never on a public endpoint"
         )
-
-    skill = build_skill(services=services).create()
-    adapter = skill_adapter_class()(
-        skill=skill, skill_id=settings.skill_id or "bedtime-stories", verifiers=verifiers, app=app
-    )
-
-    @app.post(ALEXA_ROUTE)
-    def alexa() -> Any:
-        # The SDK deserialises before verifying and answers 500 to a body that is not a request
-        # envelope; that is the caller's fault, so say 400 without invoking anything.
-        try:
-            envelope = json.loads(request.get_data())
-        except ValueError:
-            envelope = None
-        if not isinstance(envelope, dict) or not isinstance(envelope.get("request"), dict):
-            logger.warning(
-                "Refused a POST to %s that is not an Alexa request envelope", ALEXA_ROUTE
-            )
-            return jsonify({"error": "not an Alexa request envelope"}), 400
-        return adapter.dispatch_request()
-
+    endpoint = AlexaEndpoint(build_skill(services=services).create(), verifiers)
+    app.add_url_rule(ALEXA_ROUTE, "alexa", endpoint.dispatch, methods=["POST"])
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.extensions["bedtime_services"] = services
 
     @app.get(HEALTH_ROUTE)
@@ -91,8 +87,8 @@ def create_app(
         try:
             check_database(services.engine)
         except DatabaseUnavailable as exc:
-            logger.error("Health check failed: %s", exc)
-            return jsonify({"status": "unavailable", "reason": str(exc)}), 503
+            logger.error("Health check failed: %s", exc)  # the details stay in our logs
+            return jsonify({"status": "unavailable"}), 503
         body = {"status": "ok"}
         if services.live_enabled:
             # The live model warms in a background thread; callers (and the simulator test) can
@@ -102,3 +98,80 @@ def create_app(
         return jsonify(body)
 
     return app
+
+
+def _too_large(_error: Exception) -> Any:
+    logger.warning("Refused a request to %s: body over %d bytes", ALEXA_ROUTE, MAX_BODY_BYTES)
+    return jsonify({"error": "request body too large"}), 413
+
+
+class AlexaEndpoint:
+    """POST /alexa: strict parsing, then verification, then the SDK; never a 5xx for bad input.
+
+    The SDK's own adapter deserialises before it verifies and turns a malformed body into a 500
+    with a traceback; here the SDK sees only bodies that parsed and verified.
+    """
+
+    def __init__(self, skill: Any, verifiers: list[Any]) -> None:
+        self.skill = skill
+        self.verifiers = verifiers
+
+    def _refuse(self, status: int, reason: str, summary: str = "") -> Any:
+        # One line, no body, no tokens, no traceback: a flood of junk cannot flood the logs.
+        logger.warning("Refused a request to %s (%s): %s", ALEXA_ROUTE, summary or "-", reason)
+        return jsonify({"error": "bad request" if status == 400 else reason}), status
+
+    def dispatch(self) -> Any:
+        try:
+            text, envelope = parse_envelope(request.get_data(cache=False))
+        except BadEnvelope as exc:
+            return self._refuse(exc.status, str(exc))
+        summary = request_summary(envelope)
+        for verifier in self.verifiers:
+            try:
+                verifier.verify(request.headers, text, envelope)
+            except VerificationException as exc:
+                return self._refuse(400, f"verification failed: {exc}", summary)
+        try:
+            request_envelope = self.skill.serializer.deserialize(
+                payload=text, obj_type=RequestEnvelope
+            )
+        except Exception as exc:  # SerializationException, or a type the SDK did not expect
+            return self._refuse(400, f"not a request the SDK can read ({type(exc).__name__})")
+        return self._answer(request_envelope, envelope, summary)
+
+    def _answer(self, request_envelope: Any, envelope: dict[str, Any], summary: str) -> Any:
+        try:
+            response = self.skill.serializer.serialize(
+                self.skill.invoke(request_envelope=request_envelope, context=None)
+            )
+            body = json.dumps(response, ensure_ascii=False, separators=(",", ":"))
+        except Exception:
+            # The exception handler answers every failure inside the skill; reaching here is a
+            # bug in the SDK path itself. Still a spoken apology, never a 500 to Alexa.
+            logger.exception("Skill failed outside its handlers for %s", summary)
+            return _apology(envelope)
+        if len(body.encode("utf-8")) > MAX_RESPONSE_BYTES:
+            logger.error(
+                "Response to %s was over %d bytes; apologised", summary, MAX_RESPONSE_BYTES
+            )
+            return _apology(envelope)
+        return Response(body, status=200, mimetype="application/json")
+
+
+def _apology(envelope: dict[str, Any]) -> Any:
+    """A minimal valid response envelope with the localised apology."""
+    locale = envelope.get("request", {}).get("locale")
+    translate = translator_for(locale if isinstance(locale, str) else None)
+    return jsonify(
+        {
+            "version": "1.0",
+            "response": {
+                "outputSpeech": {
+                    "type": "SSML",
+                    "ssml": f"<speak>{escape(translate('error'))}</speak>",
+                },
+                "shouldEndSession": True,
+            },
+        }
+    )

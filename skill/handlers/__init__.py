@@ -28,6 +28,14 @@ from skill.handlers.story import (
     NewStoryIntentHandler,
     TellStoryIntentHandler,
 )
+from skill.handlers.system import (
+    AplUserEventHandler,
+    AudioPlayerEventHandler,
+    CanFulfillIntentRequestHandler,
+    ConnectionsResponseHandler,
+    ExceptionEncounteredHandler,
+    PlaybackControllerEventHandler,
+)
 from skill.services import SkillServices
 
 __all__ = ["CatchAllExceptionHandler", "request_handlers"]
@@ -53,6 +61,12 @@ def request_handlers(services: SkillServices) -> list[AbstractRequestHandler]:
         NavigateHomeIntentHandler,
         FallbackIntentHandler,
         SessionEndedRequestHandler,
+        ExceptionEncounteredHandler,
+        CanFulfillIntentRequestHandler,
+        AudioPlayerEventHandler,  # acknowledgements: after any real player handling
+        PlaybackControllerEventHandler,
+        AplUserEventHandler,
+        ConnectionsResponseHandler,
         UnhandledIntentHandler,  # must stay last
     ]
     return [cls(services) for cls in classes]

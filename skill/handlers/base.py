@@ -10,6 +10,19 @@ from ask_sdk_model.slu.entityresolution import StatusCode
 from skill.conversation import SpokenKeyword
 from skill.services import SkillServices
 
+#: What a listener said in a slot is said back at most this long: a keyword is a few words, and
+#: an uncapped echo could push a response past Alexa's 24 KB limit.
+MAX_SLOT_CHARS = 60
+
+
+def _capped(text: str) -> str:
+    """At most MAX_SLOT_CHARS, cut at a word boundary when there is one."""
+    text = " ".join(text.split())
+    if len(text) <= MAX_SLOT_CHARS:
+        return text
+    cut = text[:MAX_SLOT_CHARS]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut
+
 
 class ServiceHandler(AbstractRequestHandler):
     """A request handler that was given the process's services at build time."""
@@ -34,7 +47,9 @@ def spoken_keyword(handler_input: HandlerInput, slot_name: str) -> SpokenKeyword
             value = authority.values[0].value
             canonical = value.name or value.id
             break
-    return SpokenKeyword(said=slot.value.strip(), canonical=canonical)
+    return SpokenKeyword(
+        said=_capped(slot.value), canonical=_capped(canonical) if canonical else None
+    )
 
 
 def spoken_keywords(handler_input: HandlerInput, *slot_names: str) -> list[SpokenKeyword]:

@@ -9,12 +9,24 @@ from ask_sdk_core.dispatch_components import AbstractExceptionHandler
 from ask_sdk_core.handler_input import HandlerInput
 from ask_sdk_model import Response
 
+from skill import intents
 from skill.i18n import translator_for
 from skill.interceptors import request_context
 from skill.services import TRANSLATOR_KEY
 from skill.ssml import escape
 
 logger = logging.getLogger(__name__)
+
+#: Requests that may not be answered with speech (the session is over, or it is not a dialog).
+SILENT_REQUEST_TYPES = (
+    "SessionEndedRequest",
+    "System.",
+    "AudioPlayer.",
+    "PlaybackController.",
+    "CanFulfillIntentRequest",
+)
+#: Intents that end the session whatever happens.
+ENDING_INTENTS = frozenset({intents.STOP, intents.CANCEL, intents.PAUSE, intents.NAVIGATE_HOME})
 
 
 class CatchAllExceptionHandler(AbstractExceptionHandler):
@@ -41,8 +53,15 @@ class CatchAllExceptionHandler(AbstractExceptionHandler):
                 getattr(handler_input.request_envelope.request, "locale", None)
             )
         builder = handler_input.response_builder
-        if context.get("request_type") == "SessionEndedRequest":
-            return builder.response  # nothing may be spoken after the session ended
+        if str(context.get("request_type")).startswith(SILENT_REQUEST_TYPES):
+            return builder.response  # nothing may be spoken in answer to these
+        if context.get("intent") in ENDING_INTENTS:
+            # "Stop" must stop even when the story book is broken: never keep the mic open.
+            return (
+                builder.speak(escape(translate("error_goodbye")))
+                .set_should_end_session(True)
+                .response
+            )
         return (
             builder.speak(escape(translate("error")))
             .ask(escape(translate("error_reprompt")))

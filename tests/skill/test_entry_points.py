@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from flask import Flask
 from skill_testkit import SKILL_ID, Alexa, check_response, spoken
 
 from skill.cli_commands import run_command, serve_command
@@ -19,13 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Flask.run captured instead of listening."""
+    """skill.server.serve (gunicorn) captured instead of listening; the app it would load."""
+    from skill import server
+    from skill.webapp import create_app
+
     seen: dict[str, Any] = {}
 
-    def fake_run(self: Flask, host: str, port: int, **kwargs: Any) -> None:
-        seen.update(host=host, port=port, app=self)
+    def fake_serve(settings: Any, host: str, port: int) -> None:
+        seen.update(host=host, port=port, app=create_app(settings), settings=settings)
 
-    monkeypatch.setattr(Flask, "run", fake_run)
+    monkeypatch.setattr(server, "serve", fake_serve)
     return seen
 
 
@@ -108,3 +110,28 @@ def test_lambda_shim_serves_the_same_skill(env_db: str, served: dict[str, Any]) 
     spec.loader.exec_module(module)
     out = Alexa(module.lambda_handler).launch()
     assert spoken(out).startswith("Welcome to Bedtime Stories.")
+
+
+def test_serve_without_a_skill_id_is_a_clear_error(
+    env_db: str, served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BEDTIME_SKILL_ID")
+    result = CliRunner().invoke(serve_command, [])
+    assert result.exit_code != 0
+    assert "BEDTIME_SKILL_ID" in result.output and "Traceback" not in result.output
+    assert served == {}
+    # A local simulator (no verification) needs no skill id.
+    assert CliRunner().invoke(run_command, ["--no-verify"]).exit_code == 0
+
+
+def test_gunicorn_runs_threaded_workers_sized_for_the_machine() -> None:
+    import os
+
+    from settings import Settings
+    from skill.server import gunicorn_options
+
+    options = gunicorn_options(Settings(), "127.0.0.1:8080")
+    assert options["worker_class"] == "gthread"
+    assert options["workers"] == max(1, min(4, os.cpu_count() or 1))
+    assert options["threads"] == 8
+    assert gunicorn_options(Settings(web_workers=3, web_threads=2), "h:1")["workers"] == 3

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import sessionmaker
 
 from db.engine import make_engine
@@ -21,18 +22,22 @@ def test_healthz_ok(services: SkillServices) -> None:
     assert reply.get_json() == {"status": "ok"}
 
 
-def test_healthz_reports_an_unreachable_database(services: SkillServices, tmp_path: Path) -> None:
+def test_healthz_reports_an_unreachable_database(
+    services: SkillServices, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # A directory where the database file should be: SQLite cannot open it.
     (tmp_path / "db-is-a-directory").mkdir()
     engine = make_engine(f"sqlite:///{tmp_path / 'db-is-a-directory'}")
     broken = SkillServices(
         settings=services.settings, engine=engine, session_factory=sessionmaker(bind=engine)
     )
-    reply = create_app(services=broken).test_client().get("/healthz")
+    with caplog.at_level("ERROR"):
+        reply = create_app(services=broken).test_client().get("/healthz")
     assert reply.status_code == 503
-    body = reply.get_json()
-    assert body["status"] == "unavailable"
-    assert "Cannot connect to database" in body["reason"]
+    # Publicly only the verdict: host, port, user and database name stay in our logs.
+    assert reply.get_json() == {"status": "unavailable"}
+    assert "db-is-a-directory" not in reply.get_data(as_text=True)
+    assert "Cannot connect to database" in caplog.text
 
 
 def test_alexa_route_only_accepts_post(services: SkillServices) -> None:
