@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Keyword, ModelRecord, ReviewStatus, Story, StoryKeyword, StorySource
@@ -45,6 +46,32 @@ def approved_counts(session: Session) -> Counter[tuple[str, ...]]:
     for story_id, lemma in rows:
         by_story.setdefault(story_id, []).append(lemma)
     return Counter(tuple(sorted(lemmas)) for lemmas in by_story.values())
+
+
+def keyword_set_count(session: Session, keywords: Sequence[str]) -> int:
+    """Approved or pending stories whose keyword set is exactly ``keywords``."""
+    lemmas = sorted(set(keywords))
+    if not lemmas:
+        return 0
+    with_first = (
+        select(StoryKeyword.story_id)
+        .join(Keyword, Keyword.id == StoryKeyword.keyword_id)
+        .where(Keyword.lemma == lemmas[0])
+    )
+    exact = (
+        select(StoryKeyword.story_id)
+        .join(Keyword, Keyword.id == StoryKeyword.keyword_id)
+        .join(Story, Story.id == StoryKeyword.story_id)
+        .where(StoryKeyword.story_id.in_(with_first), Story.review_status.in_(COUNTED_STATUSES))
+        .group_by(StoryKeyword.story_id)
+        .having(
+            and_(
+                func.count() == len(lemmas),
+                func.sum(case((Keyword.lemma.in_(lemmas), 1), else_=0)) == len(lemmas),
+            )
+        )
+    )
+    return int(session.scalar(select(func.count()).select_from(exact.subquery())) or 0)
 
 
 # --------------------------------------------------------------------------- generated stories

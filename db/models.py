@@ -335,6 +335,28 @@ class GenerationRequest(Base):
         )
 
 
+class PlanLease(Base):
+    """A generation worker's exclusive hold on one keyword set of the batch plan.
+
+    While a worker holds a set (``expires_at`` in the future, renewed while it works), no other
+    worker generates for it, so any number of workers, sharded or not, never overfill a target.
+    A dead worker's lease simply lapses; a finished or stopped worker clears ``holder``.
+    """
+
+    __tablename__ = "plan_leases"
+    __table_args__ = (UniqueConstraint("keywords_key", "locale"), MYSQL_TABLE_OPTIONS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Sorted canonical keywords joined with "|", as in generation_requests.
+    keywords_key: Mapped[str] = mapped_column(_exact_string(255))
+    locale: Mapped[str] = mapped_column(String(16), default="en-US")
+    holder: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"PlanLease({self.keywords_key!r}, holder={self.holder!r})"
+
+
 class Listener(Base):
     """Per-listener persistent attributes, keyed by a sha256 of the Alexa user id (never raw)."""
 

@@ -4,16 +4,22 @@ What it does, in order:
 
 1. claims the listener-demand queue (``claim_generation_requests``: SKIP LOCKED on MySQL, a
    write lock on SQLite, so several workers never take the same request);
-2. builds a plan of keyword sets — every catalogue keyword alone and in pairs — and subtracts the
-   approved stories each set already has, so re-running never over-fills a set (idempotent);
-3. generates in batches (CTranslate2 int8 with rewind-and-insert keywords when CTranslate2 is
+2. builds the plan - every keyword alone and in pairs, from the sorted keywords, so the plan
+   depends only on the words - and subtracts the approved stories each set already has; a rerun
+   after a successful run plans nothing;
+3. claims plan sets one by one with a lease in the database (``plan_leases``) and re-reads each
+   set's count under it, so any number of workers, with or without ``--shard``, never overfill a
+   set; every claim is renewed while the worker works (:mod:`generator.batch_work`), given back
+   on SIGTERM or Ctrl-C (unstarted requests go back to pending) and lapses after
+   BEDTIME_LEASE_SECONDS (default 5 minutes) when the worker is killed;
+4. generates in batches (CTranslate2 int8 with rewind-and-insert keywords when CTranslate2 is
    installed, else our batched HF loop with the keyword guide; both guarantee the keywords), runs
    every story through assembly + the safety gate, and commits each story in its own
-   transaction (a ``kill -9`` loses at most the batch in flight, never leaves half a story; the
-   store's content hash makes a re-insert a no-op);
-4. prints a summary (stories/h, tokens/s, approvals, rejection reasons).
+   transaction that re-checks the lease and the set's count (a ``kill -9`` loses at most the batch
+   in flight, never leaves half a story);
+5. prints a summary (stories/h, tokens/s, approvals, rejection reasons).
 
-Cron (every night at 02:15, one worker; add ``--worker-id`` per replica for several)::
+Cron (every night at 02:15; start as many workers as you like, ``--worker-id`` names them)::
 
     15 2 * * * BEDTIME_DATABASE_URL=... /opt/bedtime/.venv/bin/bedtime generate --plan catalogue \
         --per-set 3 --time-limit 50 >> /var/log/bedtime-generate.log 2>&1
@@ -34,26 +40,21 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from db.generation_jobs import APPROVED, PENDING, REJECTED
+from generator.batch_work import Job, LeaseKeeper, WorkState, release_everything, work_loop
 
 logger = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 STARTER_KEYWORDS = DATA_DIR / "starter_keywords.txt"
 PLANS = ("starter", "catalogue", "requests")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One story to generate: its keywords and, for queue work, the request it answers."""
-
-    keywords: tuple[str, ...]
-    request_id: int | None = None
+#: A worker's claims lapse this long after its last renewal (BEDTIME_LEASE_SECONDS in the CLI).
+DEFAULT_LEASE_SECONDS = 300.0
 
 
 @dataclass
@@ -74,6 +75,7 @@ class BatchSummary:
     pending: int = 0
     rejected: int = 0
     duplicates: int = 0
+    dropped: int = 0
     requests_done: int = 0
     requests_failed: int = 0
     tokens: int = 0
@@ -93,7 +95,7 @@ class BatchSummary:
             f"generated {self.generated} stories in {self.seconds:.0f}s with {self.engine} "
             f"({self.stories_per_hour:.0f} stories/h, {rate:.0f} tokens/s)",
             f"approved {self.approved}, pending review {self.pending}, rejected {self.rejected}, "
-            f"already stored {self.duplicates}",
+            f"already stored {self.duplicates}, dropped (set full or taken over) {self.dropped}",
             f"requests done {self.requests_done}, failed {self.requests_failed}; "
             f"keywords with new approved stories: {len(self.keywords_covered)}",
         ]
@@ -180,13 +182,17 @@ def interleave_jobs(items: Sequence[PlanItem]) -> list[Job]:
     return jobs  # pragma: no cover
 
 
-def shard(jobs: Iterable[Job], index: int, count: int) -> list[Job]:
-    """Jobs for worker ``index`` of ``count`` (by keyword set, stable across runs)."""
+def shard(items: Iterable[PlanItem], index: int, count: int) -> list[PlanItem]:
+    """Plan sets for worker ``index`` of ``count`` (by keyword set, stable across runs).
+
+    Optional: the database leases keep unsharded workers apart too; sharding only saves them
+    from asking for the same sets.
+    """
     if count <= 1:
-        return list(jobs)
+        return list(items)
     import zlib
 
-    return [j for j in jobs if zlib.crc32("|".join(j.keywords).encode()) % count == index]
+    return [i for i in items if zlib.crc32("|".join(i.keywords).encode()) % count == index]
 
 
 # --------------------------------------------------------------------------- the run
@@ -204,33 +210,6 @@ def model_record_id(session: Any, generator: Any) -> int | None:
         found = register_model(session, generator.path, name, model_class=generator.model_class)
         session.commit()
     return int(found.id)
-
-
-def store_story(
-    session_factory: Callable[[], Any],
-    story: Any,
-    job: Job,
-    model_id: int | None,
-    summary: BatchSummary,
-    locale: str = "en-US",
-) -> None:
-    """One story (and its request's completion) in one transaction."""
-    from db.generation_jobs import record_generated_story
-
-    with session_factory() as session:
-        try:
-            stored = record_generated_story(
-                session,
-                story.to_draft(model_id=model_id, locale=locale),
-                job.request_id,
-                story.rejection_reason,
-            )
-            summary.duplicates += stored.duplicate
-            summary.requests_done += stored.request_done
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def run_batch(
@@ -253,100 +232,103 @@ def run_batch(
     seed: int | None = None,
     progress: bool = True,
     locale: str = "en-US",
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> BatchSummary:
     """Generate what the plan still lacks; see the module docstring."""
     from tqdm import tqdm
 
-    from db.generation_jobs import approved_counts
-    from db.store import claim_generation_requests, complete_generation_request, known_keywords
-
     summary = BatchSummary(engine=generator.engine)
     started = time.monotonic()
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
-    rng = random.Random(seed)
+    lease = timedelta(seconds=lease_seconds)
+    keeper = LeaseKeeper(session_factory, worker_id, locale, lease)
     with session_factory() as session:
         model_id = model_record_id(session, generator)
         limit = min(requests, max_stories) if max_stories is not None else requests
-        claimed = claim_generation_requests(session, worker_id, limit) if limit > 0 else []
-        request_jobs, refused = _triage_requests(claimed, locale)
-        for request_id, reason in refused:
-            complete_generation_request(session, request_id, None, reason)
-            summary.requests_failed += 1
-        session.commit()
-        if plan == "requests":
-            words: list[str] = []
-        elif plan == "starter" or keywords:
-            words = list(keywords or read_keyword_file())
-        else:
-            words = known_keywords(session, locale=locale)
-        existing = approved_counts(session)
-    items = build_plan(words, per_set, pairs_per_keyword, existing, per_pair)
-    plan_jobs = shard(interleave_jobs(items), shard_index, shard_count)
-    logger.info(
-        "%d queue requests, %d plan jobs over %d keyword sets",
-        len(request_jobs),
-        len(plan_jobs),
-        len(items),
+        request_jobs = _claim_requests(session, worker_id, limit, lease, locale, summary)
+        keeper.hold(requests=[j.request_id for j in request_jobs if j.request_id is not None])
+        items = _plan_items(session, plan, keywords, per_set, per_pair, pairs_per_keyword, locale)
+    items = shard(items, shard_index, shard_count)
+    logger.info("%d queue requests, %d plan sets to check", len(request_jobs), len(items))
+    state = WorkState(
+        session_factory=session_factory,
+        generator=generator,
+        worker_id=worker_id,
+        locale=locale,
+        lease=lease,
+        keeper=keeper,
+        model_id=model_id,
+        max_attempts=max_attempts,
+        request_jobs=request_jobs,
+        plan=iter([(i.keywords, i.wanted + i.have) for i in items]),
     )
-    queue: list[Job] = request_jobs + plan_jobs
-    if max_stories is not None:
-        queue = queue[:max_stories]
-    # Attempt budgets: a request gets max_attempts tries, a plan set wanted * max_attempts.
-    attempts: Counter[Any] = Counter()
-    budget = {tuple(sorted(i.keywords)): i.wanted * max_attempts for i in items}
-    bar = tqdm(total=len(queue), unit="story", disable=not progress, smoothing=0.1)
+    bar = tqdm(unit="story", disable=not progress, smoothing=0.1)
+
+    def on_story() -> None:
+        bar.update(1)
+        bar.set_postfix(ok=summary.approved + summary.pending, rej=summary.rejected)
+
     try:
-        while queue:
-            if time_limit_s is not None and time.monotonic() - started > time_limit_s:
-                summary.stopped_early = f"time limit {time_limit_s:.0f}s reached"
-                break
-            batch, queue = queue[:batch_size], queue[batch_size:]
-            tokens_before = generator.stats["tokens"]
-            stories = generator.generate([j.keywords for j in batch], seed=rng.randrange(2**31))
-            summary.tokens += generator.stats["tokens"] - tokens_before
-            for job, story in zip(batch, stories, strict=True):
-                summary.generated += 1
-                budget_key: Any = ("request", job.request_id) if job.request_id else job.keywords
-                attempts[budget_key] += 1
-                limit = (
-                    max_attempts
-                    if job.request_id
-                    else budget.get(tuple(sorted(job.keywords)), max_attempts)
-                )
-                if story.status == REJECTED:
-                    summary.rejected += 1
-                    summary.reasons[_reason_class(story.rejection_reason)] += 1
-                    retry = attempts[budget_key] < limit
-                    # A request is failed only when its last attempt is rejected.
-                    stored_as = Job(job.keywords) if retry else job
-                    store_story(session_factory, story, stored_as, model_id, summary, locale)
-                    if job.request_id is not None and not retry:
-                        summary.requests_failed += 1
-                    if retry:
-                        queue.append(job)
-                        bar.total += 1
-                else:
-                    store_story(session_factory, story, job, model_id, summary, locale)
-                    summary.approved += story.status == APPROVED
-                    summary.pending += story.status == PENDING
-                    summary.keywords_covered.update(job.keywords)
-                bar.update(1)
-            summary.seconds = time.monotonic() - started
-            bar.set_postfix(ok=summary.approved + summary.pending, rej=summary.rejected)
+        with keeper:
+            work_loop(
+                state,
+                summary,
+                batch_size=batch_size,
+                max_stories=max_stories,
+                deadline=started + time_limit_s if time_limit_s is not None else None,
+                rng=random.Random(seed),
+                on_story=on_story,
+            )
     except KeyboardInterrupt:
         summary.stopped_early = "interrupted"
     finally:
         bar.close()
+        release_everything(state)
         summary.seconds = time.monotonic() - started
-        unfinished = [j for j in queue if j.request_id is not None]
-        if unfinished:
-            # Give back requests we claimed but did not get to: mark them failed so the
-            # store retries them (attempts are bounded by the store's MAX_ATTEMPTS).
-            with session_factory() as session:
-                for job in unfinished:
-                    complete_generation_request(session, job.request_id, None, "not reached")
-                session.commit()
     return summary
+
+
+def _claim_requests(
+    session: Any, worker_id: str, limit: int, lease: timedelta, locale: str, summary: BatchSummary
+) -> list[Job]:
+    """Claim listener requests (committed); refuse at once the ones we can never serve."""
+    from db.store import claim_generation_requests, complete_generation_request
+
+    claimed = claim_generation_requests(session, worker_id, limit, lease) if limit > 0 else []
+    request_jobs, refused = _triage_requests(claimed, locale)
+    for request_id, reason in refused:
+        complete_generation_request(session, request_id, None, reason)
+        summary.requests_failed += 1
+    session.commit()
+    return request_jobs
+
+
+def _plan_items(
+    session: Any,
+    plan: str,
+    keywords: Sequence[str] | None,
+    per_set: int,
+    per_pair: int | None,
+    pairs_per_keyword: int,
+    locale: str,
+) -> list[PlanItem]:
+    """The plan's sets still short of their targets, in one order that depends only on the words.
+
+    Sorting the words first makes the pairs independent of story counts (known_keywords orders
+    by count), so a rerun after success plans nothing.
+    """
+    from db.generation_jobs import approved_counts
+    from db.store import known_keywords
+
+    if plan == "requests":
+        words: list[str] = []
+    elif plan == "starter" or keywords:
+        words = list(keywords or read_keyword_file())
+    else:
+        words = known_keywords(session, locale=locale)
+    return build_plan(
+        sorted(set(words)), per_set, pairs_per_keyword, approved_counts(session), per_pair
+    )
 
 
 def _triage_requests(claimed: Sequence[Any], locale: str) -> tuple[list[Job], list[Any]]:
@@ -371,13 +353,6 @@ def _triage_requests(claimed: Sequence[Any], locale: str) -> tuple[list[Job], li
         else:
             jobs.append(Job(keywords, request.id))
     return jobs, refused
-
-
-def _reason_class(reason: str | None) -> str:
-    """Group rejection reasons for the summary ("too short (41 words < 60)" -> "too short")."""
-    if not reason:
-        return "unknown"
-    return reason.split(" (", 1)[0].split(":", 1)[0]
 
 
 def export_catalogue(
@@ -498,7 +473,8 @@ def _parse_shard(value: str) -> tuple[int, int]:
     "shard_spec",
     default="0/1",
     show_default=True,
-    help="I/N: this worker's share of the plan when N workers run it.",
+    help="I/N: this worker's share of the plan when N workers run it (optional: workers "
+    "without it share the plan through database leases).",
 )
 @click.option(
     "--export",
@@ -590,6 +566,7 @@ def generate_command(
         seed=seed,
         progress=not no_progress,
         locale=settings.default_locale,
+        lease_seconds=settings.lease_seconds,
     )
     for line in summary.lines():
         click.echo(line)

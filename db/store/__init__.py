@@ -8,13 +8,14 @@ One module per part of the store, one import surface (``from db.store import cho
 * :mod:`db.store.choosing` picks a story for a listener with index range scans only;
 * :mod:`db.store.listeners` keeps hashed listeners' attributes and play history;
 * :mod:`db.store.queue` records demand for stories we lack and hands it to generator workers;
+* :mod:`db.store.leases` lets workers hold requests and plan keyword sets with expiring leases;
 * :mod:`db.store.reviews` keeps every safety verdict on a story and runs the gate (``safety``)
   before approved-looking imports, approvals and catalogue rechecks.
 
 Transactions: functions flush but do not commit, so a caller can make several calls atomic
-(e.g. ``add_story`` + ``complete_generation_request``) and commit once. The one exception is
-:func:`claim_generation_requests`, which commits so the claim is visible to other workers and its
-row locks are released at once.
+(e.g. ``add_story`` + ``complete_generation_request``) and commit once. The exceptions are
+:func:`claim_generation_requests` and the lease functions that say so, which commit so the claim
+is visible to other workers and its row locks are released at once.
 
 Listener ids: every function taking a listener id accepts either the sha256 key from
 :func:`hash_listener_id` or a raw id, which is hashed first, so raw ids never reach the database.
@@ -30,6 +31,15 @@ from db.store.keywords import (
     known_keywords,
     resolve_keyword,
     resolve_keywords,
+)
+from db.store.leases import (
+    claim_plan_set,
+    hold_plan_set,
+    keyword_set_key,
+    release_plan_sets,
+    release_request_claims,
+    renew_plan_leases,
+    renew_request_claims,
 )
 from db.store.listeners import (
     delete_listener,
@@ -84,14 +94,17 @@ __all__ = [
     "approve_story",
     "choose_story",
     "claim_generation_requests",
+    "claim_plan_set",
     "complete_generation_request",
     "content_hash",
     "delete_listener",
     "gate_drafts",
     "get_story",
     "hash_listener_id",
+    "hold_plan_set",
     "iter_stories",
     "keyword_catalogue",
+    "keyword_set_key",
     "known_keywords",
     "list_stories",
     "load_listener_attributes",
@@ -100,6 +113,10 @@ __all__ = [
     "record_play",
     "record_verdict",
     "refresh_keyword_counts",
+    "release_plan_sets",
+    "release_request_claims",
+    "renew_plan_leases",
+    "renew_request_claims",
     "request_generation",
     "resolve_keyword",
     "resolve_keywords",

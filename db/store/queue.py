@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 
 #: A generation request is retried at most this many times.
 MAX_ATTEMPTS = 5
-#: A claim older than this is considered abandoned (worker died) and may be claimed again.
-CLAIM_TIMEOUT = timedelta(hours=1)
+#: A claim not renewed for this long is abandoned (worker died) and may be claimed again. Workers
+#: renew their claims while they work (:func:`db.store.leases.renew_request_claims`); the batch
+#: job passes BEDTIME_LEASE_SECONDS instead of this default.
+CLAIM_TIMEOUT = timedelta(minutes=5)
 
 
 class RedirectedRequest(ValueError):
@@ -115,21 +117,21 @@ def request_generation(session: Session, keywords: Sequence[str], locale: str) -
 
 
 def claim_generation_requests(
-    session: Session, worker_id: str, limit: int
+    session: Session, worker_id: str, limit: int, lease: timedelta = CLAIM_TIMEOUT
 ) -> list[GenerationRequest]:
     """Claim up to ``limit`` pending requests, most demanded first, and COMMIT the claim.
 
     MySQL/MariaDB: ``SELECT ... FOR UPDATE SKIP LOCKED`` under READ COMMITTED (no gap locks),
     so concurrent workers never claim the same row and never wait for each other; a deadlock
     reported by InnoDB is retried. SQLite: a no-op UPDATE first takes the database write lock
-    (BEGIN IMMEDIATE-style), serialising claimers. Claims older than CLAIM_TIMEOUT (dead
+    (BEGIN IMMEDIATE-style), serialising claimers. Claims not renewed within ``lease`` (dead
     worker) are claimable again. Call it with a session that has no unsaved work.
     """
     if limit <= 0:
         return []
     for attempt in range(1, _CLAIM_RETRIES + 1):
         try:
-            claimed = _claim_once(session, worker_id, limit)
+            claimed = _claim_once(session, worker_id, limit, lease)
         except OperationalError as exc:
             code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
             session.rollback()
@@ -149,13 +151,15 @@ _CLAIM_RETRIES = 5
 _MYSQL_RETRYABLE = {1213, 1205}
 
 
-def _claim_once(session: Session, worker_id: str, limit: int) -> list[GenerationRequest]:
+def _claim_once(
+    session: Session, worker_id: str, limit: int, lease: timedelta
+) -> list[GenerationRequest]:
     now = _utcnow()
     claimable = or_(
         GenerationRequest.status == RequestStatus.PENDING.value,
         and_(
             GenerationRequest.status == RequestStatus.CLAIMED.value,
-            GenerationRequest.claimed_at < now - CLAIM_TIMEOUT,
+            GenerationRequest.claimed_at < now - lease,
         ),
     )
     stmt = (

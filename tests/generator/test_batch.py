@@ -234,7 +234,8 @@ def test_crash_leaves_no_partial_story_and_resumes(db) -> None:  # type: ignore[
 
 @pytest.mark.slow
 def test_kill_9_mid_run_then_rerun(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """A SIGKILLed worker leaves only whole, committed stories; a re-run completes the plan."""
+    """A SIGKILLed worker leaves only whole, committed stories; once its leases lapse, another
+    worker completes the plan, and a third run finds nothing to do."""
     script = tmp_path / "worker.py"
     script.write_text(
         textwrap.dedent(f"""
@@ -245,7 +246,8 @@ def test_kill_9_mid_run_then_rerun(db, tmp_path: Path) -> None:  # type: ignore[
         from tests.generator.test_batch import FakeGenerator
         factory = session_factory(make_engine({db.url!r}))
         run_batch(factory, FakeGenerator(delay=0.05), keywords=["owl", "cat", "bee", "fox"],
-                  per_set=5, pairs_per_keyword=0, batch_size=1, progress=False, seed=1)
+                  per_set=5, pairs_per_keyword=0, batch_size=1, progress=False, seed=1,
+                  lease_seconds=1.0, worker_id="killed")
     """)
     )
     proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT)
@@ -259,18 +261,19 @@ def test_kill_9_mid_run_then_rerun(db, tmp_path: Path) -> None:  # type: ignore[
     with db() as session:
         for story in session.scalars(select(Story)):
             assert story.text.endswith(".)") and story.keyword_lemmas  # whole story, linked
-    summary = run_batch(
-        db,
-        FakeGenerator(),
-        keywords=["owl", "cat", "bee", "fox"],
-        per_set=5,
-        pairs_per_keyword=0,
-        batch_size=4,
-        progress=False,
-        seed=2,
-    )
+    time.sleep(1.2)  # the dead worker's lease on its set lapses
+    rerun = {
+        "keywords": ["owl", "cat", "bee", "fox"],
+        "per_set": 5,
+        "pairs_per_keyword": 0,
+        "batch_size": 4,
+        "progress": False,
+        "lease_seconds": 1.0,
+    }
+    summary = run_batch(db, FakeGenerator(), seed=2, **rerun)  # type: ignore[arg-type]
     assert summary.generated == 20 - stored
     assert count(db, "approved") == 20
+    assert run_batch(db, FakeGenerator(), seed=3, **rerun).generated == 0  # type: ignore[arg-type]
 
 
 def test_export_is_the_catalogue_format(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

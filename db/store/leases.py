@@ -1,0 +1,174 @@
+"""Leases: how generation workers hold work without blocking it forever when they die.
+
+A worker's claim on a listener request (``generation_requests.claimed_at``) and on a keyword set
+of the batch plan (``plan_leases``) lapses ``lease`` after its last renewal. A live worker renews
+both while it works; a stopped one releases them (requests it had not finished go back to
+*pending* without spending an attempt); a killed one's leases lapse and any worker takes over.
+
+Every function commits nothing except where it says so: claims and releases commit at once so
+other workers see them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from datetime import timedelta
+
+from sqlalchemy import case, insert, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.models import GenerationRequest, PlanLease, RequestStatus
+from db.models import _utcnow as utcnow
+
+log = logging.getLogger(__name__)
+
+
+def keyword_set_key(keywords: Sequence[str]) -> str:
+    """The one spelling of a keyword set: sorted, unique, "|"-joined (as in the request queue)."""
+    return "|".join(sorted(set(keywords)))
+
+
+# --------------------------------------------------------------------------- plan sets
+
+
+def claim_plan_set(
+    session: Session, worker_id: str, keywords: Sequence[str], locale: str, lease: timedelta
+) -> bool:
+    """Take the set for ``lease`` if it is free, lapsed or already ours; COMMITS either way.
+
+    The conditional UPDATE is atomic on both backends (InnoDB row lock / SQLite write lock), so
+    of two workers racing for one set exactly one gets it.
+    """
+    key, now = keyword_set_key(keywords), utcnow()
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(PlanLease).values(
+                    keywords_key=key, locale=locale, holder=worker_id[:200], expires_at=now + lease
+                )
+            )
+        session.commit()
+        return True
+    except IntegrityError:
+        pass  # the row exists: take it only if nobody holds it now
+    taken = session.execute(
+        update(PlanLease)
+        .where(
+            PlanLease.keywords_key == key,
+            PlanLease.locale == locale,
+            or_(
+                PlanLease.holder.is_(None),
+                PlanLease.holder == worker_id[:200],
+                PlanLease.expires_at < now,
+            ),
+        )
+        .values(holder=worker_id[:200], expires_at=now + lease)
+    ).rowcount
+    session.commit()
+    return taken == 1
+
+
+def hold_plan_set(
+    session: Session, worker_id: str, keywords: Sequence[str], locale: str, lease: timedelta
+) -> bool:
+    """Renew our lease on one set inside the caller's transaction; False if it lapsed to another.
+
+    The batch job calls it in the transaction that stores a story, so a story is only ever
+    stored by the set's current holder. No commit.
+    """
+    now = utcnow()
+    return (
+        session.execute(
+            update(PlanLease)
+            .where(
+                PlanLease.keywords_key == keyword_set_key(keywords),
+                PlanLease.locale == locale,
+                PlanLease.holder == worker_id[:200],
+            )
+            .values(expires_at=now + lease)
+        ).rowcount
+        == 1
+    )
+
+
+def renew_plan_leases(
+    session: Session, worker_id: str, keys: Collection[str], locale: str, lease: timedelta
+) -> int:
+    """Push our leases on these sets (keyword_set_key spellings) ``lease`` ahead. Commits."""
+    if not keys:
+        return 0
+    renewed = session.execute(
+        update(PlanLease)
+        .where(
+            PlanLease.keywords_key.in_(list(keys)),
+            PlanLease.locale == locale,
+            PlanLease.holder == worker_id[:200],
+        )
+        .values(expires_at=utcnow() + lease)
+    ).rowcount
+    session.commit()
+    return int(renewed)
+
+
+def release_plan_sets(session: Session, worker_id: str, keys: Collection[str] | None = None) -> int:
+    """Give up our leases (all of them when ``keys`` is None). Commits."""
+    stmt = update(PlanLease).where(PlanLease.holder == worker_id[:200])
+    if keys is not None:
+        if not keys:
+            return 0
+        stmt = stmt.where(PlanLease.keywords_key.in_(list(keys)))
+    released = session.execute(stmt.values(holder=None, expires_at=None)).rowcount
+    session.commit()
+    return int(released)
+
+
+# --------------------------------------------------------------------------- listener requests
+
+
+def renew_request_claims(session: Session, worker_id: str, request_ids: Collection[int]) -> int:
+    """Our claims on these requests count as fresh again (claimed_at = now). Commits."""
+    if not request_ids:
+        return 0
+    renewed = session.execute(
+        update(GenerationRequest)
+        .where(
+            GenerationRequest.id.in_(list(request_ids)),
+            GenerationRequest.claimed_by == worker_id[:200],
+            GenerationRequest.status == RequestStatus.CLAIMED.value,
+        )
+        .values(claimed_at=utcnow())
+    ).rowcount
+    session.commit()
+    return int(renewed)
+
+
+def release_request_claims(session: Session, worker_id: str, request_ids: Collection[int]) -> int:
+    """Requests we claimed but did not finish go back to pending; the attempt is not spent.
+
+    Commits. Only rows still claimed by us change (a request another worker took over after our
+    lease lapsed is theirs).
+    """
+    if not request_ids:
+        return 0
+    released = session.execute(
+        update(GenerationRequest)
+        .where(
+            GenerationRequest.id.in_(list(request_ids)),
+            GenerationRequest.claimed_by == worker_id[:200],
+            GenerationRequest.status == RequestStatus.CLAIMED.value,
+        )
+        .values(
+            status=RequestStatus.PENDING.value,
+            claimed_by=None,
+            claimed_at=None,
+            attempts=case(
+                (GenerationRequest.attempts > 0, GenerationRequest.attempts - 1), else_=0
+            ),
+        )
+    ).rowcount
+    session.commit()
+    if released:
+        log.info("worker %s gave back %d unfinished requests", worker_id, released)
+    return int(released)

@@ -1,0 +1,93 @@
+"""Leases: plan sets held by one worker at a time, lapsing when it dies; requests given back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db import store
+from db.generation_jobs import keyword_set_count
+from db.models import GenerationRequest, PlanLease
+from db.models import _utcnow as utcnow
+from tests.db.test_store import add
+
+LEASE = timedelta(minutes=5)
+
+
+def test_a_plan_set_has_one_holder(db_session: Session) -> None:
+    assert store.claim_plan_set(db_session, "w1", ["owl", "moon"], "en-US", LEASE)
+    assert not store.claim_plan_set(db_session, "w2", ["moon", "owl"], "en-US", LEASE)
+    assert store.claim_plan_set(db_session, "w1", ["moon", "owl"], "en-US", LEASE)  # ours again
+    assert store.claim_plan_set(db_session, "w2", ["moon", "owl"], "en-GB", LEASE)  # per locale
+    assert store.hold_plan_set(db_session, "w1", ["owl", "moon"], "en-US", LEASE)
+    assert not store.hold_plan_set(db_session, "w2", ["owl", "moon"], "en-US", LEASE)
+
+
+def test_a_dead_workers_lease_lapses_and_a_released_one_is_free(db_session: Session) -> None:
+    assert store.claim_plan_set(db_session, "dead", ["owl"], "en-US", LEASE)
+    assert store.claim_plan_set(db_session, "done", ["cat"], "en-US", LEASE)
+    db_session.execute(
+        update(PlanLease)
+        .where(PlanLease.holder == "dead")
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    db_session.commit()
+    assert store.release_plan_sets(db_session, "done") == 1
+    assert store.claim_plan_set(db_session, "w2", ["owl"], "en-US", LEASE)
+    assert store.claim_plan_set(db_session, "w2", ["cat"], "en-US", LEASE)
+    # The dead worker, had it only been stalled, can no longer store into the set.
+    assert not store.hold_plan_set(db_session, "dead", ["owl"], "en-US", LEASE)
+
+
+def test_renewal_keeps_only_our_own_leases_fresh(db_session: Session) -> None:
+    store.claim_plan_set(db_session, "w1", ["owl"], "en-US", timedelta(seconds=1))
+    key = store.keyword_set_key(["owl"])
+    assert store.renew_plan_leases(db_session, "w1", {key}, "en-US", LEASE) == 1
+    assert store.renew_plan_leases(db_session, "w2", {key}, "en-US", LEASE) == 0
+    lease = db_session.scalars(select(PlanLease)).one()
+    assert lease.expires_at is not None and lease.expires_at > utcnow() + timedelta(minutes=4)
+
+
+def test_unfinished_requests_go_back_to_pending_unspent(db_session: Session) -> None:
+    request = store.request_generation(db_session, ["owl"], "en-US")
+    other = store.request_generation(db_session, ["moon"], "en-US")
+    claimed = store.claim_generation_requests(db_session, "w1", 2)
+    assert {r.attempts for r in claimed} == {1}
+    store.complete_generation_request(db_session, other.id, None, "rejected")
+    db_session.commit()
+    assert store.release_request_claims(db_session, "w2", [request.id]) == 0  # not theirs
+    assert store.release_request_claims(db_session, "w1", [request.id, other.id]) == 1
+    back = db_session.get(GenerationRequest, request.id)
+    assert back is not None
+    db_session.refresh(back)
+    assert (back.status, back.claimed_by, back.attempts) == ("pending", None, 0)
+
+
+def test_a_renewed_request_claim_is_not_taken_over(db_session: Session) -> None:
+    request = store.request_generation(db_session, ["owl"], "en-US")
+    store.claim_generation_requests(db_session, "w1", 1, lease=timedelta(seconds=30))
+    db_session.execute(
+        update(GenerationRequest).values(claimed_at=utcnow() - timedelta(seconds=60))
+    )
+    db_session.commit()
+    assert store.renew_request_claims(db_session, "w1", [request.id]) == 1
+    assert store.claim_generation_requests(db_session, "w2", 1, lease=timedelta(seconds=30)) == []
+    db_session.execute(
+        update(GenerationRequest).values(claimed_at=utcnow() - timedelta(seconds=60))
+    )
+    db_session.commit()
+    taken = store.claim_generation_requests(db_session, "w2", 1, lease=timedelta(seconds=30))
+    assert [r.id for r in taken] == [request.id]
+
+
+def test_keyword_set_count_is_exact(db_session: Session) -> None:
+    add(db_session, "Owl one", ["owl"])
+    add(db_session, "Owl two", ["owl"], status="pending")
+    add(db_session, "Owl rejected", ["owl"], status="rejected")
+    add(db_session, "Owl and moon", ["owl", "moon"])
+    add(db_session, "Owl moon cat", ["owl", "moon", "cat"])
+    assert keyword_set_count(db_session, ["owl"]) == 2
+    assert keyword_set_count(db_session, ["moon", "owl"]) == 1
+    assert keyword_set_count(db_session, ["moon"]) == 0
