@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from db.generation_jobs import APPROVED, PENDING, REJECTED
 
 logger = logging.getLogger(__name__)
+
+#: Tries for one story's transaction when workers' transactions deadlock.
+STORE_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -181,8 +184,25 @@ def store_story(
 ) -> bool:
     """One story (and its request's completion) in one transaction; False if ``guard`` refused.
 
-    ``guard`` runs inside the transaction (the lease and count check of a plan set).
+    ``guard`` runs inside the transaction (the lease and count check of a plan set). A lock
+    conflict between workers (InnoDB deadlock) rolls the whole transaction back; it is retried.
     """
+    from db.store import is_lock_conflict
+
+    for attempt in range(1, STORE_RETRIES + 1):
+        try:
+            return _store_once(state, story, job, summary, guard)
+        except OperationalError as exc:
+            if not is_lock_conflict(exc) or attempt == STORE_RETRIES:
+                raise
+            logger.info("storing a story hit a lock conflict; retry %d", attempt)
+            time.sleep(0.05 * attempt)
+    return False  # pragma: no cover - the loop returns or raises
+
+
+def _store_once(
+    state: WorkState, story: Any, job: Job, summary: Any, guard: Callable[[Any], bool] | None
+) -> bool:
     from db.generation_jobs import record_generated_story
 
     with state.session_factory() as session:
@@ -196,12 +216,12 @@ def store_story(
                 job.request_id,
                 story.rejection_reason,
             )
-            summary.duplicates += stored.duplicate
-            summary.requests_done += stored.request_done
             session.commit()
         except BaseException:
             session.rollback()
             raise
+    summary.duplicates += stored.duplicate
+    summary.requests_done += stored.request_done
     return True
 
 
@@ -273,7 +293,7 @@ def release_everything(state: WorkState) -> None:
         with state.session_factory() as session:
             release_request_claims(session, state.worker_id, state.keeper.requests)
             release_plan_sets(session, state.worker_id)
-    except SQLAlchemyError as exc:
+    except Exception as exc:  # leaving anyway: a lease we cannot free lapses by itself
         logger.warning("could not release leases (they lapse by themselves): %s", exc)
 
 

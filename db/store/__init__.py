@@ -35,6 +35,7 @@ from db.store.keywords import (
 from db.store.leases import (
     claim_plan_set,
     hold_plan_set,
+    is_lock_conflict,
     keyword_set_key,
     release_plan_sets,
     release_request_claims,
@@ -102,6 +103,7 @@ __all__ = [
     "get_story",
     "hash_listener_id",
     "hold_plan_set",
+    "is_lock_conflict",
     "iter_stories",
     "keyword_catalogue",
     "keyword_set_key",

@@ -12,17 +12,30 @@ other workers see them.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 from sqlalchemy import case, insert, or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from db.models import GenerationRequest, PlanLease, RequestStatus
 from db.models import _utcnow as utcnow
 
 log = logging.getLogger(__name__)
+
+_RETRIES = 5
+# InnoDB deadlock / lock wait timeout: the transaction was rolled back, trying again is safe.
+_MYSQL_RETRYABLE = {1213, 1205}
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """An InnoDB deadlock or lock wait timeout: the transaction was rolled back; retry it."""
+    orig = getattr(exc, "orig", None)
+    code = orig.args[0] if orig is not None and getattr(orig, "args", None) else None
+    return isinstance(exc, OperationalError) and code in _MYSQL_RETRYABLE
 
 
 def keyword_set_key(keywords: Sequence[str]) -> str:
@@ -38,21 +51,35 @@ def claim_plan_set(
 ) -> bool:
     """Take the set for ``lease`` if it is free, lapsed or already ours; COMMITS either way.
 
-    The conditional UPDATE is atomic on both backends (InnoDB row lock / SQLite write lock), so
-    of two workers racing for one set exactly one gets it.
+    An INSERT-if-missing then a conditional UPDATE, atomic on both backends (InnoDB row lock /
+    SQLite write lock), so of two workers racing for one set exactly one gets it. A deadlock
+    InnoDB reports between two racing inserts rolls back and is retried.
     """
+    for attempt in range(1, _RETRIES + 1):
+        try:
+            return _claim_plan_set_once(session, worker_id[:200], keywords, locale, lease)
+        except OperationalError as exc:
+            session.rollback()
+            if not is_lock_conflict(exc) or attempt == _RETRIES:
+                raise
+            log.info("plan claim by %s hit a lock conflict; retry %d", worker_id, attempt)
+            time.sleep(0.02 * attempt * random.random())
+    return False  # pragma: no cover - the loop returns or raises
+
+
+def _claim_plan_set_once(
+    session: Session, worker_id: str, keywords: Sequence[str], locale: str, lease: timedelta
+) -> bool:
     key, now = keyword_set_key(keywords), utcnow()
-    try:
-        with session.begin_nested():
-            session.execute(
-                insert(PlanLease).values(
-                    keywords_key=key, locale=locale, holder=worker_id[:200], expires_at=now + lease
-                )
-            )
+    ignore = "IGNORE" if session.get_bind().dialect.name in {"mysql", "mariadb"} else "OR IGNORE"
+    inserted = session.execute(
+        insert(PlanLease)
+        .prefix_with(ignore)
+        .values(keywords_key=key, locale=locale, holder=worker_id, expires_at=now + lease)
+    ).rowcount
+    if inserted == 1:
         session.commit()
         return True
-    except IntegrityError:
-        pass  # the row exists: take it only if nobody holds it now
     taken = session.execute(
         update(PlanLease)
         .where(
@@ -60,11 +87,11 @@ def claim_plan_set(
             PlanLease.locale == locale,
             or_(
                 PlanLease.holder.is_(None),
-                PlanLease.holder == worker_id[:200],
+                PlanLease.holder == worker_id,
                 PlanLease.expires_at < now,
             ),
         )
-        .values(holder=worker_id[:200], expires_at=now + lease)
+        .values(holder=worker_id, expires_at=now + lease)
     ).rowcount
     session.commit()
     return taken == 1
