@@ -413,3 +413,49 @@ def test_bad_chains_fail_for_the_right_reason(
     }
     with pytest.raises(VerificationException, match=reason):
         verifier.verify(headers, body.decode(), None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://s3.amazonaws.com/echo.api/%2e%2e/other/echo-api-cert.pem",
+        "https://s3.amazonaws.com/echo.api/echo-api-cert.pem?x=1",
+        "https://s3.amazonaws.com/echo.api/echo-api-cert.pem#frag",
+        "https://s3.amazonaws.com/echo.api/echo api cert.pem",
+        "https://s3.amazonaws.com/echo.api/échо-api-cert.pem",
+        "https://s3.amazonaws.com/echo.api/" + "a" * 600 + ".pem",
+    ],
+)
+def test_strict_cert_urls(url: str) -> None:
+    with pytest.raises(VerificationException):
+        validate_cert_url(url)
+
+
+def test_cheap_checks_come_before_any_download(
+    client: FlaskClient, pki: Pki, fetcher: FakeFetcher
+) -> None:
+    body = _body(timestamp=datetime.now(UTC) - timedelta(seconds=400))
+    assert _post(client, body, _sign(body, pki.leaf_key)).status_code == 400  # stale
+    other = _body(skill_id="amzn1.ask.skill.someone-else")
+    assert _post(client, other, _sign(other, pki.leaf_key)).status_code == 400
+    fresh = _body()
+    assert _post(client, fresh, "***not base64***").status_code == 400
+    assert fetcher.calls == []
+
+
+def test_a_failed_chain_is_remembered_briefly(pki: Pki, fetcher: FakeFetcher) -> None:
+    clock = [0.0]
+    verifier = SignatureVerifier(
+        trust_roots=[pki.root], fetch=fetcher, failure_seconds=60, monotonic=lambda: clock[0]
+    )
+    body = _body()
+    url = "https://s3.amazonaws.com/echo.api/untrusted.pem"
+    headers = {"SignatureCertChainUrl": url, "Signature-256": _sign(body, pki.leaf_key)}
+    for _ in range(3):
+        with pytest.raises(VerificationException, match="not trusted"):
+            verifier.verify(headers, body.decode(), None)
+    assert fetcher.calls == [url]
+    clock[0] = 61.0
+    with pytest.raises(VerificationException):
+        verifier.verify(headers, body.decode(), None)
+    assert fetcher.calls == [url, url]

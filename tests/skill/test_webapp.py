@@ -80,3 +80,32 @@ def test_a_body_that_is_not_an_envelope_is_a_bad_request(services: SkillServices
     client = create_app(services=services).test_client()
     for body in (b"not json", b"[]", b'{"version": "1.0"}'):
         assert client.post("/alexa", data=body, content_type="application/json").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "intent", ["AMAZON.StopIntent", "AMAZON.CancelIntent", "AMAZON.PauseIntent"]
+)
+def test_stop_ends_the_session_even_when_the_database_is_down(
+    services: SkillServices, tmp_path: Path, intent: str
+) -> None:
+    import dataclasses
+    import json
+
+    from skill_testkit import Alexa, spoken
+
+    (tmp_path / "db-is-a-directory").mkdir()
+    engine = make_engine(f"sqlite:///{tmp_path / 'db-is-a-directory'}")
+    settings = dataclasses.replace(services.settings, verify_requests=False)
+    broken = SkillServices(
+        settings=settings, engine=engine, session_factory=sessionmaker(bind=engine)
+    )
+    body = Alexa(lambda e, c: {}).envelope({"type": "IntentRequest", "intent": {"name": intent}})
+    reply = (
+        create_app(services=broken)
+        .test_client()
+        .post("/alexa", data=json.dumps(body), content_type="application/json")
+    )
+    assert reply.status_code == 200
+    out = reply.get_json()
+    assert out["response"]["shouldEndSession"] is True
+    assert "Goodnight" in spoken(out)
