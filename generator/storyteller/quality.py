@@ -2,7 +2,8 @@
 
 Torch-free so the rules are unit-tested on plain strings. Hard rules (any one rejects):
 every keyword appears (any inflection) in a sensible noun role in the story itself, no made-up
-words (lemminflect's English lexicon, names excepted), no repeated sentences, a proper ending
+words (lemminflect's English lexicon, names excepted), character names that keep their spelling
+(names.py), no repeated sentences, a proper ending
 (the model stopped by itself on a full sentence), a length inside the request's range, and the
 safety gate. Among accepted candidates the best is the one the model itself finds most fluent
 (mean log-probability per token), nudged by keyword mentions and lexical variety.
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from generator.storyteller.names import name_drift
 from generator.storyteller.prompts import parse_reply
 
 _SENTENCE_RE = re.compile(r"[^.!?]+[.!?]+[\"'\u201d\u2019)]*")
@@ -158,12 +160,14 @@ def judge(
     metrics = quality_metrics(text)
     invented = made_up_words(text)
     repeats = repeated_sentences(text)
+    drift = name_drift(text)
     mentions = {k: len(keyword_mentions(k, text)) for k in keywords}
     metrics.update(
         finished=candidate.finished,
         cut=was_cut,
         made_up_words=invented[:10],
         repeated_sentences=repeats,
+        name_drift=drift[:5],
         keyword_mentions=mentions,
         keywords_missing=[k for k, n in mentions.items() if n == 0],
         mean_logprob=candidate.mean_logprob,
@@ -183,6 +187,8 @@ def judge(
         problems.append(f"keyword used as a lower-case name: {', '.join(misnamed)}")
     if len(invented) > max_made_up:
         problems.append(f"made-up words: {', '.join(sorted(set(invented))[:5])}")
+    if drift:
+        problems.append(f"names drift: {', '.join(drift[:3])}")
     if repeats:
         problems.append(f"repeats itself ({repeats} repeated sentences)")
     if metrics["repetition_ratio"] > 0.08:

@@ -114,6 +114,15 @@ def test_names_are_not_made_up_words() -> None:
     assert judged.problems == []
 
 
+def test_a_hero_who_changes_name_is_rejected() -> None:
+    reply = GOOD.replace("a little dragon lived", "a little dragon named Pip lived").replace(
+        "The children laughed", "Soon Pippa laughed"
+    )
+    judged = verdict(reply)
+    assert judged.problems == ["names drift: Pip/Pippa"]
+    assert judged.metrics["name_drift"] == ["Pip/Pippa"]
+
+
 def test_repeated_sentence_is_rejected() -> None:
     reply = GOOD.replace(
         "He felt warm and happy.", "He felt warm and happy. He felt warm and happy."
