@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from generator.storyteller.names import name_drift
@@ -142,6 +143,25 @@ def _named_after_itself(keyword: str, text: str) -> bool:
     return re.search(rf"\b(?:named|called)\s+(?:{forms})\b", text) is not None
 
 
+_CREDIT_RE = re.compile(r"\bby\s+(?!the\b)[A-Z]|[\"\u201c\u201d]|\b(?i:series)\b")
+
+
+def title_problems(title: str) -> list[str]:
+    """A title a parent would read out: short, no author credit or quote marks ("The Apple
+    by Sarah B.", 'The Pancake" by ...'), no stutter ("Story Story"), no made-up words."""
+    words = title.split()
+    problems = []
+    if len(words) > 12:
+        problems.append("title too long")
+    if _CREDIT_RE.search(title):
+        problems.append("title credits an author or a series")
+    if any(a.lower() == b.lower() for a, b in pairwise(words)):
+        problems.append("title repeats a word")
+    if made_up_words(title.lower()):
+        problems.append(f"made-up words in the title: {', '.join(made_up_words(title.lower()))}")
+    return problems
+
+
 def judge(
     candidate: Candidate,
     keywords: Sequence[str],
@@ -195,8 +215,8 @@ def judge(
         problems.append(f"repetitive (repeated 4-grams {metrics['repetition_ratio']:.2f})")
     if not parsed.title:
         problems.append("no title")
-    elif len(parsed.title.split()) > 12:
-        problems.append("title too long")
+    else:
+        problems.extend(title_problems(parsed.title))
     verdict = check_story(parsed.title or "", text)
     if not verdict.ok:
         problems.append(str(verdict.reason))
