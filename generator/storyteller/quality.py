@@ -81,22 +81,22 @@ _SUFFIXES = ("'s", "s", "es", "ed", "d", "ing", "ly", "er", "est", "ies")
 def is_english_word(word: str) -> bool:
     """In the word list or lemminflect's lexicon, inflected, or a compound of two such words
     ("treehouse", "birdsong") - but not a broken or invented one ("bookshel", "scoting")."""
-    from generator.generation.assemble import _known_word
+    from generator.generation.assemble import known_word
 
     lexicon = _lexicon()
-    if word in lexicon or _known_word(word):
+    if word in lexicon or known_word(word):
         return True
     for suffix in _SUFFIXES:
         stem = word[: -len(suffix)]
         if not word.endswith(suffix) or len(stem) < 3:
             continue
-        if _known_word(stem) or (suffix == "ies" and _known_word(stem + "y")):
+        if known_word(stem) or (suffix == "ies" and known_word(stem + "y")):
             return True
         if len(stem) >= 5 and stem in lexicon:
             return True
     # Compounds of two common words (lemminflect knows both): "treehouse", "mealworms".
     return any(
-        _known_word(word[:i]) and (_known_word(word[i:]) or _known_word(word[i:].rstrip("s")))
+        known_word(word[:i]) and (known_word(word[i:]) or known_word(word[i:].rstrip("s")))
         for i in range(3, len(word) - 2)
     )
 
@@ -115,9 +115,9 @@ def made_up_words(text: str) -> list[str]:
 
 def keyword_mentions(keyword: str, text: str) -> list[int]:
     """Start offsets of every mention of ``keyword`` in any inflection."""
-    from generator.generation.assemble import _keyword_regex
+    from generator.generation.assemble import keyword_regex
 
-    pattern = _keyword_regex(" ".join(keyword.lower().split()))
+    pattern = keyword_regex(" ".join(keyword.lower().split()))
     return [match.start() for match in pattern.finditer(text + " ")]
 
 
