@@ -227,6 +227,18 @@ def judge(
     return Judgement(parsed.title, text, problems, score, metrics)
 
 
+def judge_stored(
+    title: str, text: str, keywords: Sequence[str], *, min_words: int = 0, max_words: int = 10**6
+) -> Judgement:
+    """Re-apply today's rules to a story written earlier (after the rules change)."""
+    return judge(
+        Candidate(f"Title: {title}\n\n{text}", finished=True),
+        keywords,
+        min_words=min_words,
+        max_words=max_words,
+    )
+
+
 def best_of(judgements: Sequence[Judgement]) -> Judgement:
     """The highest-scoring accepted judgement, else the one with the fewest problems."""
     accepted = [j for j in judgements if j.accepted]
