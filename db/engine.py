@@ -77,9 +77,10 @@ def _install_sqlite_hooks(engine: Engine, in_memory: bool) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front, so a read-then-write transaction waits
         # (busy_timeout) instead of failing with "database is locked" on upgrade under load.
-        # Connections marked READ_ONLY_OPTION (health checks) read a snapshot and never wait.
-        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
-        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        # Connections marked READ_ONLY_OPTION (health checks, a turn's read phase) send no BEGIN:
+        # in WAL mode each read then sees the latest commit and never takes or waits for a lock.
+        if not connection.get_execution_options().get(READ_ONLY_OPTION, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
@@ -147,6 +148,43 @@ def check_database(engine: Engine) -> None:
                 "the database exists (set BEDTIME_DATABASE_URL)"
             )
         raise DatabaseUnavailable(f"Cannot connect to database {shown}: {reason}; {fix}.") from None
+
+
+_READ_PHASE = "bedtime_read_phase"
+_WRITE_PHASE = "bedtime_write_phase"
+
+
+def begin_reading(session: Session) -> None:
+    """Start ``session`` in a read phase: on SQLite its reads take no lock (see begin_writing).
+
+    Only for a session bound to an Engine (a test's session joined to an outer transaction is
+    left as it is). MySQL/MariaDB need nothing: InnoDB's consistent reads take no locks, and the
+    whole turn stays one transaction there.
+    """
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite" and not session.in_transaction():
+        session.connection(execution_options={READ_ONLY_OPTION: True})
+        session.info[_READ_PHASE] = True
+
+
+def begin_writing(session: Session) -> None:
+    """End a read phase begun by :func:`begin_reading` and take SQLite's write lock now.
+
+    A deferred SQLite transaction that read first cannot always upgrade to a writer (it fails
+    at once with SQLITE_BUSY when another worker committed in between), so the read phase ran
+    without a transaction (autocommit reads) and the writes run in a short ``BEGIN IMMEDIATE``
+    transaction on the same connection, committed by the session. Idempotent.
+    """
+    if session.info.pop(_READ_PHASE, False):
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    session.info[_WRITE_PHASE] = True
+
+
+def is_writing(session: Session) -> bool:
+    """Whether :func:`begin_writing` was called: the session has work to commit."""
+    return bool(session.info.get(_WRITE_PHASE)) or bool(
+        session.new or session.dirty or session.deleted
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
