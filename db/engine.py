@@ -8,6 +8,7 @@ into one actionable sentence instead of a driver traceback.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
             "sqlite:////path/bedtime.sqlite3 or mysql+pymysql://user:pass@host/bedtime"
         ) from None
     shown = masked_url(parsed)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {}
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
@@ -107,7 +108,9 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         options["connect_args"] = {"timeout": 10}
     elif _is_mysql(parsed):
-        options["pool_recycle"] = 3600
+        # A connection is used by one request at a time: a gunicorn sync worker needs one, a
+        # threaded server a few; the overflow covers bursts without holding idle connections.
+        options.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_recycle=3600)
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     options.update(kwargs)
@@ -126,7 +129,40 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         raise DatabaseUnavailable(f"Database URL {shown} is not valid: {exc}") from None
     if backend == "sqlite":
         _install_sqlite_hooks(engine, in_memory)
+    elif "pool_pre_ping" not in kwargs:
+        _install_idle_ping(engine)
     return engine
+
+
+#: Connections kept per process (MySQL/MariaDB), and how many more a burst may open.
+POOL_SIZE = 4
+POOL_OVERFLOW = 8
+#: A pooled connection idle longer than this is pinged before use (the server may have gone).
+IDLE_PING_SECONDS = 30.0
+
+
+def _install_idle_ping(engine: Engine) -> None:
+    """Ping a pooled connection only when it sat idle, not on every checkout (pool_pre_ping).
+
+    A connection checked in moments ago is alive; pinging it would add a round trip to every
+    turn. One idle past IDLE_PING_SECONDS (a quiet night, a server restart) is pinged, and a
+    dead one is replaced before the request sees it (SQLAlchemy's DisconnectionError recipe).
+    """
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("checked_in_at")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.ping(reconnect=False)
+        except Exception as exc:  # the driver's "server has gone away", whichever it is
+            raise DisconnectionError(f"stale pooled connection: {exc}") from exc
 
 
 def check_database(engine: Engine) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,6 +34,7 @@ PENDING_OFFER = "offer"  # "Would you like (another) story …?" about state.off
 PENDING_TOPIC = "topic"  # "What would you like a story about?"
 
 CARD_MAX_CHARS = 900
+_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 TOPIC_SUGGESTIONS = 4
 
 
@@ -657,6 +659,8 @@ class Conversation:
         return reply
 
 
-def _normalised_tail(text: str) -> str:
-    """Lower-case letters and spaces only, for comparing how a story ends."""
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+def _normalised_tail(text: str, length: int = 200) -> str:
+    """The last ``length`` characters, lower-case letters and spaces only, for comparing how a
+    story ends (only the tail: normalising a whole story on every turn costs more than a turn's
+    SQL)."""
+    return " ".join(_NOT_ALPHANUMERIC.sub(" ", text[-length:].lower()).split())

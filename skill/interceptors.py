@@ -56,7 +56,8 @@ class LocalizationInterceptor(AbstractRequestInterceptor):
 
 class RequestLoggingInterceptor(AbstractRequestInterceptor):
     def process(self, handler_input: HandlerInput) -> None:
-        logger.info("request %s", json.dumps(request_context(handler_input)))
+        if logger.isEnabledFor(logging.INFO):  # the context is built only when it is logged
+            logger.info("request %s", json.dumps(request_context(handler_input)))
 
 
 class ResponseLoggingInterceptor(AbstractResponseInterceptor):

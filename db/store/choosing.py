@@ -49,6 +49,9 @@ PICK_SAMPLE = 8
 
 SUGGESTION_COUNT = 3
 
+#: Shared when the caller brings no generator (seeding a new one costs more than a pick).
+_RANDOM = random.Random()
+
 
 Match = Literal["unheard", "heard", "partial", "none"]
 
@@ -271,7 +274,7 @@ def choose_story(
     among equals. Every query is an index range scan or primary-key probe, so the cost does not
     grow with the catalogue (bench/bench_choose_story.py): typically 2-3 queries.
     """
-    rng = rng or random.Random()
+    rng = rng or _RANDOM
     listener_key = _listener_key(listener_id) if listener_id else ""
     connection = session.connection()
     if all(isinstance(keyword, KeywordMatch) for keyword in keywords):

@@ -9,6 +9,7 @@ per listener (``history_limit``): past the limit plus a tenth, the oldest plays 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -21,7 +22,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal_column,
     select,
     update,
 )
@@ -141,10 +141,12 @@ class ListenerTurn:
         """Write what changed (nothing when nothing did); the caller commits."""
         if not self.changed:
             return
+        session = _connection(session)
         now = _utcnow()
         attributes = self._new_attributes
         if not self.exists:
-            _insert_listener(session, self.key, attributes or self.attributes, now)
+            values = {"attributes": attributes or self.attributes, "now": now}
+            session.execute(_upsert_listener(session.dialect.name), {"key": self.key, **values})
         elif attributes is not None:
             session.execute(
                 _UPDATE_ATTRIBUTES, {"listener_key": self.key, "attributes": attributes, "now": now}
@@ -176,7 +178,7 @@ class ListenerTurn:
 def open_listener(session: Session | Connection, listener_id: str) -> ListenerTurn:
     """The listener's attributes, last play and history size in one statement (new: empty)."""
     key = _listener_key(listener_id)
-    row = session.execute(_OPEN_STATEMENT, {"key": key}).first()
+    row = _connection(session).execute(_OPEN_STATEMENT, {"key": key}).first()
     if row is None:
         return ListenerTurn(key=key)
     attributes, play_id, story_id, finished, count = row
@@ -190,27 +192,35 @@ def open_listener(session: Session | Connection, listener_id: str) -> ListenerTu
     )
 
 
-def _insert_listener(
-    session: Session | Connection, key: str, attributes: dict[str, Any], now: Any
-) -> None:
-    """Create the listener row; a concurrent first turn of the same listener updates instead."""
+def _connection(session: Session | Connection) -> Connection:
+    """The Core connection under a Session: the hot path skips the ORM's execute machinery."""
+    return session.connection() if isinstance(session, Session) else session
+
+
+@functools.cache
+def _upsert_listener(dialect: str) -> Any:
+    """INSERT the listener row; a concurrent first turn of the same listener updates instead."""
     table = Listener.__table__
-    values = {"key": key, "attributes": attributes, "created_at": now, "updated_at": now}
-    bind = session.get_bind() if isinstance(session, Session) else session
-    if bind.dialect.name in {"mysql", "mariadb"}:
+    values = {
+        "key": bindparam("key"),
+        "attributes": bindparam("attributes", type_=table.c.attributes.type),
+        "created_at": bindparam("now", type_=table.c.created_at.type),
+        "updated_at": bindparam("now", type_=table.c.updated_at.type),
+    }
+    if dialect in {"mysql", "mariadb"}:
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
-        stmt = mysql_insert(table).values(**values)
-        stmt = stmt.on_duplicate_key_update(attributes=stmt.inserted.attributes, updated_at=now)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key"],
-            set_={"attributes": literal_column("excluded.attributes"), "updated_at": now},
+        stmt = mysql_insert(table).values(values)
+        return stmt.on_duplicate_key_update(
+            attributes=stmt.inserted.attributes, updated_at=stmt.inserted.updated_at
         )
-    session.execute(stmt)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    stmt = sqlite_insert(table).values(values)
+    return stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"attributes": stmt.excluded.attributes, "updated_at": stmt.excluded.updated_at},
+    )
 
 
 def _trim_history(session: Session | Connection, key: str, keep: int) -> None:
