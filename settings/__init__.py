@@ -28,6 +28,8 @@ VARIABLES = {
     "BEDTIME_REQUIRE_HUMAN_REVIEW": "serve generated stories only after a person approves them",
     "BEDTIME_AUTO_APPROVE_LIVE": "a live story that passed the gate joins the catalogue approved",
     "BEDTIME_LOG_LEVEL": "logging level (INFO, DEBUG, ...)",
+    "BEDTIME_PLAY_HISTORY_LIMIT": "plays remembered per listener (older ones are forgotten)",
+    "BEDTIME_KEYWORD_REFRESH_SECONDS": "how often a worker checks the keyword table for changes",
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
     "BEDTIME_DB_TIMEOUT_SECONDS": "the skill's database connect/read/write/pool wait limit",
     "BEDTIME_LEASE_SECONDS": "a generation worker's claim lapses this long after its last renewal",
@@ -70,14 +72,17 @@ def env_float(name: str, default: float) -> float:
         raise ConfigurationError(f"{name}={raw!r} is not a number.") from exc
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int = 0) -> int:
     raw = env_text(name)
     if raw is None:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name}={raw!r} is not a whole number.") from exc
+    if value < minimum:
+        raise ConfigurationError(f"{name}={raw!r} must be at least {minimum}.")
+    return value
 
 
 def lease_seconds() -> float:
@@ -129,6 +134,10 @@ class Settings:
     # catalogue as pending for a person to approve, unless this is True.
     auto_approve_live: bool = False
     log_level: str = "INFO"
+    # Plays remembered per listener for "a story you have not heard"; older ones are trimmed.
+    play_history_limit: int = 1000
+    # Keywords and synonyms are cached per worker; a change elsewhere is seen within this time.
+    keyword_refresh_seconds: float = 2.0
     # Connect/read/write/pool-wait limit of the skill's database calls: a hung database becomes
     # an apology within Alexa's budget instead of a stalled worker.
     db_timeout_seconds: float = 1.0
@@ -159,10 +168,12 @@ class Settings:
             require_human_review=env_bool("BEDTIME_REQUIRE_HUMAN_REVIEW", False),
             auto_approve_live=env_bool("BEDTIME_AUTO_APPROVE_LIVE", False),
             log_level=(env_text("BEDTIME_LOG_LEVEL") or "INFO").upper(),
+            play_history_limit=env_int("BEDTIME_PLAY_HISTORY_LIMIT", 1000, minimum=1),
+            keyword_refresh_seconds=env_float("BEDTIME_KEYWORD_REFRESH_SECONDS", 2.0),
             db_timeout_seconds=env_float("BEDTIME_DB_TIMEOUT_SECONDS", 1.0),
             lease_seconds=lease_seconds(),
             web_workers=env_int("BEDTIME_WEB_WORKERS", 0),
-            web_threads=env_int("BEDTIME_WEB_THREADS", 8),
+            web_threads=env_int("BEDTIME_WEB_THREADS", 8, minimum=1),
         )
 
 

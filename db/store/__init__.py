@@ -43,9 +43,11 @@ from db.store.leases import (
     renew_request_claims,
 )
 from db.store.listeners import (
+    ListenerTurn,
     delete_listener,
     hash_listener_id,
     load_listener_attributes,
+    open_listener,
     record_play,
     save_listener_attributes,
 )
@@ -85,6 +87,7 @@ __all__ = [
     "SUGGESTION_COUNT",
     "FlaggedStory",
     "KeywordMatch",
+    "ListenerTurn",
     "Match",
     "RecheckReport",
     "StoryChoice",
@@ -110,6 +113,7 @@ __all__ = [
     "known_keywords",
     "list_stories",
     "load_listener_attributes",
+    "open_listener",
     "pending_generation_count",
     "recheck_stories",
     "record_play",
