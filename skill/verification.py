@@ -20,8 +20,9 @@ Options weighed:
 * Chosen: verify requests ourselves with ``cryptography`` (already a dependency; the SDK uses it for
   the signature too) and import the SDK's verifier module with ``certvalidator`` replaced, for that
   one import only, by a placeholder that raises if anything ever tries to validate with it. Our
-  verifiers are passed to ``SkillAdapter`` as custom verifiers and the SDK's own signature/timestamp
-  verifiers are switched off, so the placeholder is never called. When a fixed oscrypto is
+  verifiers (the SDK's ``AbstractVerifier`` interface) run in ``skill/webapp.py`` on the raw body
+  and its parsed JSON, before the SDK deserialises anything; the SDK's own RequestVerifier is never
+  used, so the placeholder is never called. When a fixed oscrypto is
   installed the real certvalidator imports and no placeholder is used at all. Verification stays on
   by default either way.
 
@@ -135,13 +136,6 @@ def webservice_verifier_module() -> types.ModuleType:
 _sdk_verifier = webservice_verifier_module()
 AbstractVerifier: type = _sdk_verifier.AbstractVerifier
 VerificationException: type[Exception] = _sdk_verifier.VerificationException
-
-
-def skill_adapter_class() -> type:
-    """flask_ask_sdk's SkillAdapter (its import chain made safe by the guard above)."""
-    from flask_ask_sdk.skill_adapter import SkillAdapter
-
-    return SkillAdapter
 
 
 # --------------------------------------------------------------------------- helpers
