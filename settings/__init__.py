@@ -29,6 +29,11 @@ VARIABLES = {
     "BEDTIME_AUTO_APPROVE_LIVE": "a live story that passed the gate joins the catalogue approved",
     "BEDTIME_LOG_LEVEL": "logging level (INFO, DEBUG, ...)",
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
+    "BEDTIME_CONSOLE": "serve the operator's console (/console) and REST API (/api/v1)",
+    "BEDTIME_SECRET_KEY": "signs console sessions and CSRF tokens; required with the console",
+    "BEDTIME_CONSOLE_SECURE_COOKIES": "console cookies only over HTTPS (false only for plain LAN)",
+    "BEDTIME_MODELS_DIR": "where models uploaded through the API are kept",
+    "BEDTIME_MODEL_UPLOAD_MAX_MB": "largest model archive the API accepts, in MiB",
 }
 
 
@@ -83,6 +88,11 @@ def database_url() -> str:
     return env_text("BEDTIME_DATABASE_URL") or default_database_url()
 
 
+def default_models_dir() -> str:
+    """Uploaded models live beside the default SQLite file unless BEDTIME_MODELS_DIR says."""
+    return env_text("BEDTIME_MODELS_DIR") or str(default_data_dir() / "models")
+
+
 def endpoint_uri() -> str | None:
     """BEDTIME_ENDPOINT_URI: where skill.json sends requests (None keeps its placeholder)."""
     return env_text("BEDTIME_ENDPOINT_URI")
@@ -107,6 +117,12 @@ class Settings:
     # catalogue as pending for a person to approve, unless this is True.
     auto_approve_live: bool = False
     log_level: str = "INFO"
+    # The operator's console and REST API (console/): off unless asked for.
+    console_enabled: bool = False
+    secret_key: str | None = None
+    console_secure_cookies: bool = True
+    models_dir: str = field(default_factory=default_models_dir)
+    model_upload_max_mb: float = 2048.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -120,6 +136,11 @@ class Settings:
             require_human_review=env_bool("BEDTIME_REQUIRE_HUMAN_REVIEW", False),
             auto_approve_live=env_bool("BEDTIME_AUTO_APPROVE_LIVE", False),
             log_level=(env_text("BEDTIME_LOG_LEVEL") or "INFO").upper(),
+            console_enabled=env_bool("BEDTIME_CONSOLE", False),
+            secret_key=env_text("BEDTIME_SECRET_KEY"),
+            console_secure_cookies=env_bool("BEDTIME_CONSOLE_SECURE_COOKIES", True),
+            models_dir=default_models_dir(),
+            model_upload_max_mb=env_float("BEDTIME_MODEL_UPLOAD_MAX_MB", 2048.0),
         )
 
 
@@ -131,6 +152,7 @@ __all__ = [
     "database_url",
     "default_data_dir",
     "default_database_url",
+    "default_models_dir",
     "endpoint_uri",
     "env_bool",
     "env_float",
