@@ -18,10 +18,11 @@ from console.problems import ApiProblem
 from console.schemas import LiveModelChoice
 from console.views import model_json, parse_body
 from db.generation_jobs import find_model, save_model_record
+from db.models import ModelRecord
 from db.store import overview
 
 
-def _model_or_404(name: str):
+def _model_or_404(name: str) -> ModelRecord:
     record = find_model(store(), name)
     if record is None:
         raise ApiProblem(404, "no-such-model", "Not Found", f"no model named {name!r}")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ROLES = ("read", "review", "admin")
 
 
-def _session():
+def _session() -> Session:
     from db.engine import DatabaseUnavailable, check_database, make_engine, session_factory
     from settings import ConfigurationError, database_url
 

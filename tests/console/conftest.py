@@ -26,7 +26,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def stand_in_gate(stories: Sequence[tuple[str, str]]) -> list[SafetyVerdict]:
-    """Flags any story mentioning a monster, passes the rest (the real gate is tested in safety/)."""
+    """Flags any story mentioning a monster, passes the rest (safety/ tests the real gate)."""
     return [
         SafetyVerdict(ok=False, matches=(("scary", "monster"),), checker="stand-in")
         if "monster" in f"{title} {text}".lower()
@@ -102,7 +102,7 @@ def login(client: FlaskClient, name: str = "olivia", password: str = PASSWORD) -
     )
 
 
-def add_story(session: Session, title: str, text: str, keywords: Sequence[str], **extra: Any):  # noqa: ANN201
+def add_story(session: Session, title: str, text: str, keywords: Sequence[str], **extra: Any):
     from db.store import StoryDraft, add_story
 
     story = add_story(session, StoryDraft(title=title, text=text, keywords=list(keywords), **extra))

@@ -161,7 +161,7 @@ def test_the_alexa_endpoint_is_untouched_by_csrf(console_app: Flask) -> None:
 # --------------------------------------------------------------------------- reviews
 
 
-def _review(client, story_id: int, token: str, etag: str | None, **body: Any):  # noqa: ANN202
+def _review(client, story_id: int, token: str, etag: str | None, **body: Any):
     headers = bearer(token) if etag is None else bearer(token, **{"If-Match": etag})
     return client.post(f"/api/v1/stories/{story_id}/review", json=body, headers=headers)
 
@@ -313,7 +313,7 @@ def test_create_goes_through_the_gate(console_app: Flask, make_token) -> None:
     assert_problem(not_json, 415, "not-json")
 
 
-# --------------------------------------------------------------------------- keywords, demand, stats
+# --------------------------------------------------------------------------- keywords, demand
 
 
 def test_keywords_and_synonyms(console_app: Flask, db_session: Session, make_token) -> None:
