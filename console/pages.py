@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 pages = Blueprint(
     "console", __name__, url_prefix="/console", template_folder="templates", static_folder="static"
 )
+DONE = {"approve": "approved", "reject": "rejected", "withdraw": "withdrawn"}
 QUEUE_PAGE = 20
 BROWSE_PAGE = 30
 # A fixed hash to verify against when the name is unknown: same work, no timing oracle.
@@ -197,7 +198,7 @@ def review_story(story_id: int) -> WerkzeugResponse:
         flash(str(exc), "warn")
         return redirect(back)
     session_db.commit()
-    flash(f"Story {story_id}: {action}d.", "ok")
+    flash(f"Story {story_id}: {DONE[action]}.", "ok")
     return redirect(back)
 
 

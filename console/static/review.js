@@ -25,14 +25,8 @@
         form.querySelector("button").click();
       }
     } else if (event.key === "l") {
-      var player = card.querySelector("audio");
-      if (!player.src) { player.src = player.dataset.src; }
-      player.play();
+      card.querySelector("audio").play();
     } else { return; }
     event.preventDefault();
-  });
-  cards.forEach(function (card) {
-    var player = card.querySelector("audio");
-    player.addEventListener("play", function () { if (!player.src) { player.src = player.dataset.src; player.play(); } }, { once: true });
   });
 }());
