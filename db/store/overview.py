@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -261,6 +262,17 @@ def list_models(session: Session) -> list[ModelRecord]:
 def live_model(session: Session) -> ModelRecord | None:
     """The model an operator chose for live stories, if any."""
     return session.scalar(select(ModelRecord).where(ModelRecord.live.is_(True)))
+
+
+def chosen_live_model_path(engine: Engine) -> str | None:
+    """Folder of the model an operator chose for live stories; None if none (or no store yet)."""
+    try:
+        with Session(engine) as session:
+            record = live_model(session)
+            return record.artifact_path if record is not None else None
+    except SQLAlchemyError as exc:
+        log.info("no live model choice read from the store: %s", exc)
+        return None
 
 
 def choose_live_model(session: Session, name: str) -> ModelRecord:

@@ -117,3 +117,50 @@ def test_choose_the_live_model(console_app: Flask, db_session: Session, make_tok
     assert_problem(missing, 404, "no-such-model")
     no_files = client.get("/api/v1/models/old/archive", headers=bearer(admin))
     assert_problem(no_files, 404, "no-model-files")
+
+
+def test_the_skill_uses_the_chosen_live_model_unless_the_env_names_one(
+    db_engine, db_session: Session
+) -> None:
+    from db.generation_jobs import save_model_record
+    from db.store.overview import choose_live_model, chosen_live_model_path
+
+    save_model_record(db_session, "chosen", model_class="gpt2", artifact_path="/models/chosen")
+    choose_live_model(db_session, "chosen")
+    db_session.commit()
+    # db_session's outer transaction is not committed: another connection cannot see the choice,
+    # so read it on the test's own connection.
+    assert chosen_live_model_path(db_session.get_bind()) == "/models/chosen"
+    from sqlalchemy import create_engine
+
+    empty = create_engine("sqlite://")
+    assert chosen_live_model_path(empty) is None  # no tables yet: no choice, no crash
+    empty.dispose()
+
+
+def test_skill_services_pick_up_the_choice(tmp_path: Path) -> None:
+    import dataclasses
+
+    from db.engine import make_engine, session_factory, upgrade_database
+    from db.generation_jobs import save_model_record
+    from db.store.overview import choose_live_model
+    from settings import Settings
+    from skill.services import SkillServices
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    engine = make_engine(url)
+    upgrade_database(engine)
+    with session_factory(engine)() as session:
+        save_model_record(session, "chosen", model_class="gpt2", artifact_path="/models/chosen")
+        choose_live_model(session, "chosen")
+        session.commit()
+    engine.dispose()
+    settings = Settings(database_url=url)
+    services = SkillServices.from_settings(settings)
+    assert services.settings.live_model_path == "/models/chosen"
+    services.engine.dispose()
+    pinned = SkillServices.from_settings(
+        dataclasses.replace(settings, live_model_path="/env/model")
+    )
+    assert pinned.settings.live_model_path == "/env/model"
+    pinned.engine.dispose()
