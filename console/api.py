@@ -36,7 +36,7 @@ from db.store.reviews import FlaggedStory
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     response = jsonify(body)
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -71,7 +71,9 @@ def me() -> Response:
     """
     principal = current_principal()
     assert principal is not None
-    return _json({"name": principal.name, "scopes": sorted(principal.scopes), "via": principal.via})
+    return json_response(
+        {"name": principal.name, "scopes": sorted(principal.scopes), "via": principal.via}
+    )
 
 
 @api.get("/stories")
@@ -110,7 +112,7 @@ def list_stories() -> Response:
     )
     stories, total = overview.find_stories(store(), wanted, offset=page.offset, limit=page.size)
     body, headers = paged([story_json(s, full=False) for s in stories], page, total)
-    return _json(body, headers=headers)
+    return json_response(body, headers=headers)
 
 
 @api.get("/stories/<int:story_id>")
@@ -128,7 +130,7 @@ def get_story(story_id: int) -> Response:
     story = _story_or_404(story_id)
     body = story_json(story)
     body["safety_reviews"] = [review_json(r) for r in catalogue.reviews_of(store(), story_id)]
-    return _json(body, headers={"ETag": story_etag(story)})
+    return json_response(body, headers={"ETag": story_etag(story)})
 
 
 @api.post("/stories")
@@ -174,7 +176,7 @@ def create_story() -> Response:
     if body.status == ReviewStatus.APPROVED and principal is not None:
         story.reviewed_by = principal.name
     session.commit()
-    return _json(
+    return json_response(
         story_json(story),
         201,
         {
@@ -253,7 +255,7 @@ def review_story(story_id: int) -> Response:
     except ValueError as exc:
         raise ApiProblem(422, "invalid-review", "Unprocessable Content", str(exc)) from None
     session.commit()
-    return _json(story_json(story), headers={"ETag": story_etag(story)})
+    return json_response(story_json(story), headers={"ETag": story_etag(story)})
 
 
 @api.get("/keywords")
@@ -280,7 +282,7 @@ def list_keywords() -> Response:
         .limit(page.size)
     ).all()
     body, headers = paged([keyword_json(k) for k in rows], page, total)
-    return _json(body, headers=headers)
+    return json_response(body, headers=headers)
 
 
 @api.post("/keywords/<lemma>/synonyms")
@@ -306,7 +308,7 @@ def add_synonym(lemma: str) -> Response:
         raise ApiProblem(422, "invalid-synonym", "Unprocessable Content", str(exc)) from None
     session.commit()
     session.refresh(synonym.keyword)
-    return _json(keyword_json(synonym.keyword), 201)
+    return json_response(keyword_json(synonym.keyword), 201)
 
 
 @api.get("/demand")
@@ -329,7 +331,7 @@ def list_demand() -> Response:
     status = _choice("status", [s.value for s in RequestStatus])
     rows, total = overview.demand(store(), status, offset=page.offset, limit=page.size)
     body, headers = paged([request_json(r) for r in rows], page, total)
-    return _json(body, headers=headers)
+    return json_response(body, headers=headers)
 
 
 @api.post("/generation-requests")
@@ -355,7 +357,7 @@ def queue_generation() -> Response:
     except ValueError as exc:
         raise ApiProblem(422, "invalid-request", "Unprocessable Content", str(exc)) from None
     session.commit()
-    return _json(request_json(wish), 202)
+    return json_response(request_json(wish), 202)
 
 
 @api.get("/stats")
@@ -378,4 +380,4 @@ def stats() -> Response:
             ("new_topics", overview.new_demand_per_day(session)),
         )
     }
-    return _json(body)
+    return json_response(body)

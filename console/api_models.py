@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Response, request
 
 from console import model_files
-from console.api import _json, api
+from console.api import api, json_response
 from console.auth import api_requires
 from console.context import context, store
 from console.problems import ApiProblem
@@ -42,7 +42,7 @@ def list_models() -> Response:
     session = store()
     counts = overview.stories_by_model(session)
     items = [model_json(m, counts.get(m.id, 0)) for m in overview.list_models(session)]
-    return _json({"items": items, "total": len(items)})
+    return json_response({"items": items, "total": len(items)})
 
 
 @api.get("/models/<name>")
@@ -58,7 +58,7 @@ def get_model(name: str) -> Response:
         404: {$ref: "#/components/responses/Problem"}
     """
     record = _model_or_404(name)
-    return _json(model_json(record, overview.stories_by_model(store()).get(record.id, 0)))
+    return json_response(model_json(record, overview.stories_by_model(store()).get(record.id, 0)))
 
 
 @api.post("/models")
@@ -118,7 +118,7 @@ def upload_model() -> Response:
         metrics=meta.get("metrics"),
     )
     session.commit()
-    return _json(model_json(record), 201, {"Location": f"/api/v1/models/{name}"})
+    return json_response(model_json(record), 201, {"Location": f"/api/v1/models/{name}"})
 
 
 @api.get("/models/<name>/archive")
@@ -163,7 +163,7 @@ def get_live_model() -> Response:
     record = overview.live_model(store())
     if record is None:
         raise ApiProblem(404, "no-live-model", "Not Found", "no model is chosen for live stories")
-    return _json(model_json(record))
+    return json_response(model_json(record))
 
 
 @api.put("/live-model")
@@ -187,4 +187,4 @@ def choose_live_model() -> Response:
     except LookupError as exc:
         raise ApiProblem(404, "no-such-model", "Not Found", str(exc)) from None
     session.commit()
-    return _json(model_json(record))
+    return json_response(model_json(record))

@@ -63,3 +63,16 @@ def test_serve_prints_the_console_url(
     _serve(console_settings(console_enabled=False), "127.0.0.1", 8080)
     assert "console" not in capsys.readouterr().out
     assert len(served) == 2
+
+
+def test_console_imports_neither_the_alexa_sdk_nor_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, console, console.api, console.api_models, console.pages, console.cli; "
+        "bad = [m for m in ('ask_sdk_core', 'flask_ask_sdk', 'torch') if m in sys.modules]; "
+        "sys.exit(f'console imported {bad}' if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
