@@ -123,6 +123,7 @@ def seed_demo(session: Session) -> dict[str, int]:
         session,
         "demo-storyteller",
         model_class="SmolLM2-135M-Instruct (LoRA)",
+        hyperparameters={"epochs": 2, "lora_rank": 16, "learning_rate": 0.0002},
         metrics={"demo_figure": 1.0, "note": "seeded demo data, not a measurement"},
     )
     approved = []

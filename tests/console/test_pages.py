@@ -106,10 +106,16 @@ def test_queue_a_missing_topic(client) -> None:
 def test_models_page_chooses_the_live_model(client, db_session: Session) -> None:
     from db.generation_jobs import save_model_record
 
-    save_model_record(db_session, "tiny", model_class="gpt2", metrics={"perplexity": 9.5})
+    save_model_record(
+        db_session,
+        "tiny",
+        model_class="gpt2",
+        metrics={"perplexity": 9.5},
+        hyperparameters={"n_layer": 2},
+    )
     db_session.commit()
     html = client.get("/console/models").get_data(as_text=True)
-    assert "tiny" in html and "perplexity" in html
+    assert "tiny" in html and "perplexity" in html and "n_layer" in html
     form = {"name": "tiny", "csrf_token": csrf_token_of(html)}
     done = client.post("/console/models/live", data=form, follow_redirects=True)
     assert "tiny now tells the live stories" in done.get_data(as_text=True)
