@@ -151,9 +151,11 @@ def _latest_reasons(story_ids: list[int]) -> dict[int, Any]:
 @page_requires("review")
 def review_queue() -> str:
     stories, total = overview.find_stories(
-        store(), overview.StoryFilter(status=ReviewStatus.PENDING.value), limit=QUEUE_PAGE
+        store(),
+        overview.StoryFilter(status=ReviewStatus.PENDING.value),
+        limit=QUEUE_PAGE,
+        oldest_first=True,
     )
-    stories = sorted(stories, key=lambda s: s.id)
     return render_template(
         "console/review.html",
         stories=stories,

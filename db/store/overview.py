@@ -56,9 +56,15 @@ class StoryFilter:
 
 
 def find_stories(
-    session: Session, wanted: StoryFilter, *, offset: int = 0, limit: int = 50
+    session: Session,
+    wanted: StoryFilter,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    oldest_first: bool = False,
 ) -> tuple[list[Story], int]:
-    """One page of stories matching ``wanted`` (newest first) and how many match in all."""
+    """One page of stories matching ``wanted`` (newest first; the review queue wants the oldest
+    first) and how many match in all."""
     stmt = select(Story)
     if wanted.keyword:
         lemma = resolve_keyword(session, wanted.keyword) or ""
@@ -86,7 +92,7 @@ def find_stories(
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     page = session.scalars(
         stmt.options(selectinload(Story.links), selectinload(Story.model))
-        .order_by(Story.id.desc())
+        .order_by(Story.id if oldest_first else Story.id.desc())
         .offset(offset)
         .limit(limit)
     ).all()

@@ -68,6 +68,18 @@ def test_review_queue_approves_and_refuses_a_stale_form(client, db_session: Sess
     assert story.review_status == "approved"
 
 
+def test_the_queue_shows_the_oldest_pending_first(client, db_session: Session) -> None:
+    from console.pages import QUEUE_PAGE
+
+    for n in range(QUEUE_PAGE + 2):
+        add_story(db_session, f"Waiting {n:02d}", f"Story number {n}.", ["owl"])
+    html = client.get("/console/review").get_data(as_text=True)
+    assert f"{QUEUE_PAGE + 2} pending" in html
+    assert "Waiting 00" in html and f"Waiting {QUEUE_PAGE - 1:02d}" in html
+    assert f"Waiting {QUEUE_PAGE:02d}" not in html
+    assert html.index("Waiting 00") < html.index("Waiting 01")
+
+
 def test_a_reader_cannot_open_the_review_queue(console_app: Flask, make_operator) -> None:
     make_operator("reader", "read")
     client = console_app.test_client()
