@@ -35,6 +35,11 @@ VARIABLES = {
     "BEDTIME_LEASE_SECONDS": "a generation worker's claim lapses this long after its last renewal",
     "BEDTIME_WEB_WORKERS": "gunicorn worker processes of `bedtime serve` (default: by CPU count)",
     "BEDTIME_WEB_THREADS": "threads per gunicorn worker of `bedtime serve`",
+    "BEDTIME_CONSOLE": "serve the operator's console (/console) and REST API (/api/v1)",
+    "BEDTIME_SECRET_KEY": "signs console sessions and CSRF tokens; required with the console",
+    "BEDTIME_CONSOLE_SECURE_COOKIES": "console cookies only over HTTPS (false only for plain LAN)",
+    "BEDTIME_MODELS_DIR": "where models uploaded through the API are kept",
+    "BEDTIME_MODEL_UPLOAD_MAX_MB": "largest model archive the API accepts, in MiB",
 }
 
 
@@ -110,6 +115,11 @@ def database_url() -> str:
     return env_text("BEDTIME_DATABASE_URL") or default_database_url()
 
 
+def default_models_dir() -> str:
+    """Uploaded models live beside the default SQLite file unless BEDTIME_MODELS_DIR says."""
+    return env_text("BEDTIME_MODELS_DIR") or str(default_data_dir() / "models")
+
+
 def endpoint_uri() -> str | None:
     """BEDTIME_ENDPOINT_URI: where skill.json sends requests (None keeps its placeholder)."""
     return env_text("BEDTIME_ENDPOINT_URI")
@@ -138,6 +148,12 @@ class Settings:
     play_history_limit: int = 1000
     # Keywords and synonyms are cached per worker; a change elsewhere is seen within this time.
     keyword_refresh_seconds: float = 2.0
+    # The operator's console and REST API (console/): off unless asked for.
+    console_enabled: bool = False
+    secret_key: str | None = None
+    console_secure_cookies: bool = True
+    models_dir: str = field(default_factory=default_models_dir)
+    model_upload_max_mb: float = 2048.0
     # Connect/read/write/pool-wait limit of the skill's database calls: a hung database becomes
     # an apology within Alexa's budget instead of a stalled worker.
     db_timeout_seconds: float = 1.0
@@ -174,6 +190,11 @@ class Settings:
             lease_seconds=lease_seconds(),
             web_workers=env_int("BEDTIME_WEB_WORKERS", 0),
             web_threads=env_int("BEDTIME_WEB_THREADS", 8, minimum=1),
+            console_enabled=env_bool("BEDTIME_CONSOLE", False),
+            secret_key=env_text("BEDTIME_SECRET_KEY"),
+            console_secure_cookies=env_bool("BEDTIME_CONSOLE_SECURE_COOKIES", True),
+            models_dir=default_models_dir(),
+            model_upload_max_mb=env_float("BEDTIME_MODEL_UPLOAD_MAX_MB", 2048.0),
         )
 
 
@@ -185,6 +206,7 @@ __all__ = [
     "database_url",
     "default_data_dir",
     "default_database_url",
+    "default_models_dir",
     "endpoint_uri",
     "env_bool",
     "env_float",

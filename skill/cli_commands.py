@@ -55,6 +55,8 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         f"(health: http://{host}:{port}/healthz; gunicorn, {options['workers']} workers x "
         f"{options['threads']} threads)"
     )
+    if settings.console_enabled:
+        click.echo(f"Operator's console on http://{host}:{port}/console (API: /api/v1)")
     serve(settings, host, port)
 
 
