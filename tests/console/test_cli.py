@@ -53,11 +53,10 @@ def test_serve_prints_the_console_url(
 
     served: list[dict[str, object]] = []
 
-    class FakeApp:
-        def run(self, **kwargs: object) -> None:
-            served.append(kwargs)
+    def fake_serve(settings: object, host: str, port: int) -> None:  # gunicorn, captured
+        served.append({"host": host, "port": port})
 
-    monkeypatch.setattr("skill.webapp.create_app", lambda settings: FakeApp())
+    monkeypatch.setattr("skill.server.serve", fake_serve)
     _serve(console_settings(), "127.0.0.1", 8080)
     assert "Operator's console on http://127.0.0.1:8080/console" in capsys.readouterr().out
     _serve(console_settings(console_enabled=False), "127.0.0.1", 8080)
