@@ -242,33 +242,35 @@ def run_batch(
     worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     lease = timedelta(seconds=lease_seconds)
     keeper = LeaseKeeper(session_factory, worker_id, locale, lease)
-    with session_factory() as session:
-        model_id = model_record_id(session, generator)
-        limit = min(requests, max_stories) if max_stories is not None else requests
-        request_jobs = _claim_requests(session, worker_id, limit, lease, locale, summary)
-        keeper.hold(requests=[j.request_id for j in request_jobs if j.request_id is not None])
-        items = _plan_items(session, plan, keywords, per_set, per_pair, pairs_per_keyword, locale)
-    items = shard(items, shard_index, shard_count)
-    logger.info("%d queue requests, %d plan sets to check", len(request_jobs), len(items))
-    state = WorkState(
-        session_factory=session_factory,
-        generator=generator,
-        worker_id=worker_id,
-        locale=locale,
-        lease=lease,
-        keeper=keeper,
-        model_id=model_id,
-        max_attempts=max_attempts,
-        request_jobs=request_jobs,
-        plan=iter([(i.keywords, i.wanted + i.have) for i in items]),
-    )
     bar = tqdm(unit="story", disable=not progress, smoothing=0.1)
 
     def on_story() -> None:
         bar.update(1)
         bar.set_postfix(ok=summary.approved + summary.pending, rej=summary.rejected)
 
-    try:
+    try:  # from the first claim on, a stop (SIGTERM, Ctrl-C) or a crash gives everything back
+        with session_factory() as session:
+            model_id = model_record_id(session, generator)
+            limit = min(requests, max_stories) if max_stories is not None else requests
+            request_jobs = _claim_requests(session, worker_id, limit, lease, locale, summary)
+            keeper.hold(requests=[j.request_id for j in request_jobs if j.request_id is not None])
+            items = _plan_items(
+                session, plan, keywords, per_set, per_pair, pairs_per_keyword, locale
+            )
+        items = shard(items, shard_index, shard_count)
+        logger.info("%d queue requests, %d plan sets to check", len(request_jobs), len(items))
+        state = WorkState(
+            session_factory=session_factory,
+            generator=generator,
+            worker_id=worker_id,
+            locale=locale,
+            lease=lease,
+            keeper=keeper,
+            model_id=model_id,
+            max_attempts=max_attempts,
+            request_jobs=request_jobs,
+            plan=iter([(i.keywords, i.wanted + i.have) for i in items]),
+        )
         with keeper:
             work_loop(
                 state,
@@ -283,7 +285,7 @@ def run_batch(
         summary.stopped_early = "interrupted"
     finally:
         bar.close()
-        release_everything(state)
+        release_everything(session_factory, worker_id)
         summary.seconds = time.monotonic() - started
     return summary
 

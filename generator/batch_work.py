@@ -285,14 +285,15 @@ def release_finished_sets(state: WorkState) -> None:
         del state.active[keywords]
 
 
-def release_everything(state: WorkState) -> None:
-    """On the way out (done, stopped, failed): unfinished requests back to pending, sets freed."""
+def release_everything(session_factory: Callable[[], Any], worker_id: str) -> None:
+    """On the way out (done, stopped, failed): every request still claimed by us back to
+    pending, every plan set we hold freed; whatever we cannot free lapses by itself."""
     from db.store import release_plan_sets, release_request_claims
 
     try:
-        with state.session_factory() as session:
-            release_request_claims(session, state.worker_id, state.keeper.requests)
-            release_plan_sets(session, state.worker_id)
+        with session_factory() as session:
+            release_request_claims(session, worker_id)
+            release_plan_sets(session, worker_id)
     except Exception as exc:  # leaving anyway: a lease we cannot free lapses by itself
         logger.warning("could not release leases (they lapse by themselves): %s", exc)
 

@@ -171,22 +171,25 @@ def renew_request_claims(session: Session, worker_id: str, request_ids: Collecti
     return int(renewed)
 
 
-def release_request_claims(session: Session, worker_id: str, request_ids: Collection[int]) -> int:
-    """Requests we claimed but did not finish go back to pending; the attempt is not spent.
+def release_request_claims(
+    session: Session, worker_id: str, request_ids: Collection[int] | None = None
+) -> int:
+    """Requests we claimed but did not finish (all of ours when ``request_ids`` is None) go back
+    to pending; the attempt is not spent.
 
     Commits. Only rows still claimed by us change (a request another worker took over after our
     lease lapsed is theirs).
     """
-    if not request_ids:
+    if request_ids is not None and not request_ids:
         return 0
+    stmt = update(GenerationRequest).where(
+        GenerationRequest.claimed_by == worker_id[:200],
+        GenerationRequest.status == RequestStatus.CLAIMED.value,
+    )
+    if request_ids is not None:
+        stmt = stmt.where(GenerationRequest.id.in_(list(request_ids)))
     released = session.execute(
-        update(GenerationRequest)
-        .where(
-            GenerationRequest.id.in_(list(request_ids)),
-            GenerationRequest.claimed_by == worker_id[:200],
-            GenerationRequest.status == RequestStatus.CLAIMED.value,
-        )
-        .values(
+        stmt.values(
             status=RequestStatus.PENDING.value,
             claimed_by=None,
             claimed_at=None,

@@ -169,7 +169,13 @@ def test_kill_9_and_sigterm_then_the_plan_converges(workdir: Path, database: str
     killed = start_worker(workdir, database, "killed", 1)
     stopped = start_worker(workdir, database, "stopped", 2)
     deadline = time.monotonic() + 150
-    while approved_total(database) < 6 and time.monotonic() < deadline:
+
+    def working(name: str) -> bool:
+        return "plan sets to check" in (workdir / f"{name}.log").read_text(errors="replace")
+
+    while time.monotonic() < deadline and not (
+        approved_total(database) >= 6 and working("killed") and working("stopped")
+    ):
         assert killed.poll() is None and stopped.poll() is None, "a worker ended too early"
         time.sleep(0.2)
     killed.send_signal(signal.SIGKILL)
