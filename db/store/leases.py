@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 _RETRIES = 5
 # InnoDB deadlock / lock wait timeout: the transaction was rolled back, trying again is safe.
-_MYSQL_RETRYABLE = {1213, 1205}
+# 1305 (savepoint does not exist) is the same deadlock seen from inside a SAVEPOINT (the store's
+# keyword upsert): InnoDB rolled the whole transaction back, so its savepoints are gone too.
+_MYSQL_RETRYABLE = {1213, 1205, 1305}
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
