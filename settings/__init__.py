@@ -28,7 +28,14 @@ VARIABLES = {
     "BEDTIME_REQUIRE_HUMAN_REVIEW": "serve generated stories only after a person approves them",
     "BEDTIME_AUTO_APPROVE_LIVE": "a live story that passed the gate joins the catalogue approved",
     "BEDTIME_LOG_LEVEL": "logging level (INFO, DEBUG, ...)",
+    "BEDTIME_PLAY_HISTORY_LIMIT": "plays remembered per listener (older ones are forgotten)",
+    "BEDTIME_KEYWORD_REFRESH_SECONDS": "how often a worker checks the keyword table for changes",
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
+    "BEDTIME_CONSOLE": "serve the operator's console (/console) and REST API (/api/v1)",
+    "BEDTIME_SECRET_KEY": "signs console sessions and CSRF tokens; required with the console",
+    "BEDTIME_CONSOLE_SECURE_COOKIES": "console cookies only over HTTPS (false only for plain LAN)",
+    "BEDTIME_MODELS_DIR": "where models uploaded through the API are kept",
+    "BEDTIME_MODEL_UPLOAD_MAX_MB": "largest model archive the API accepts, in MiB",
 }
 
 
@@ -66,6 +73,19 @@ def env_float(name: str, default: float) -> float:
         raise ConfigurationError(f"{name}={raw!r} is not a number.") from exc
 
 
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = env_text(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number.") from exc
+    if value < minimum:
+        raise ConfigurationError(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
 def default_data_dir() -> Path:
     """Where the embedded SQLite database lives when nothing else is configured."""
     override = env_text("BEDTIME_DATA_DIR")
@@ -81,6 +101,11 @@ def default_database_url() -> str:
 def database_url() -> str:
     """BEDTIME_DATABASE_URL, else the local SQLite file; needs no other setting to be valid."""
     return env_text("BEDTIME_DATABASE_URL") or default_database_url()
+
+
+def default_models_dir() -> str:
+    """Uploaded models live beside the default SQLite file unless BEDTIME_MODELS_DIR says."""
+    return env_text("BEDTIME_MODELS_DIR") or str(default_data_dir() / "models")
 
 
 def endpoint_uri() -> str | None:
@@ -107,6 +132,16 @@ class Settings:
     # catalogue as pending for a person to approve, unless this is True.
     auto_approve_live: bool = False
     log_level: str = "INFO"
+    # Plays remembered per listener for "a story you have not heard"; older ones are trimmed.
+    play_history_limit: int = 1000
+    # Keywords and synonyms are cached per worker; a change elsewhere is seen within this time.
+    keyword_refresh_seconds: float = 2.0
+    # The operator's console and REST API (console/): off unless asked for.
+    console_enabled: bool = False
+    secret_key: str | None = None
+    console_secure_cookies: bool = True
+    models_dir: str = field(default_factory=default_models_dir)
+    model_upload_max_mb: float = 2048.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -120,6 +155,13 @@ class Settings:
             require_human_review=env_bool("BEDTIME_REQUIRE_HUMAN_REVIEW", False),
             auto_approve_live=env_bool("BEDTIME_AUTO_APPROVE_LIVE", False),
             log_level=(env_text("BEDTIME_LOG_LEVEL") or "INFO").upper(),
+            play_history_limit=env_int("BEDTIME_PLAY_HISTORY_LIMIT", 1000, minimum=1),
+            keyword_refresh_seconds=env_float("BEDTIME_KEYWORD_REFRESH_SECONDS", 2.0),
+            console_enabled=env_bool("BEDTIME_CONSOLE", False),
+            secret_key=env_text("BEDTIME_SECRET_KEY"),
+            console_secure_cookies=env_bool("BEDTIME_CONSOLE_SECURE_COOKIES", True),
+            models_dir=default_models_dir(),
+            model_upload_max_mb=env_float("BEDTIME_MODEL_UPLOAD_MAX_MB", 2048.0),
         )
 
 
@@ -131,8 +173,10 @@ __all__ = [
     "database_url",
     "default_data_dir",
     "default_database_url",
+    "default_models_dir",
     "endpoint_uri",
     "env_bool",
     "env_float",
+    "env_int",
     "env_text",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,6 +18,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db import store
+from db.engine import begin_writing
+from db.store.keyword_cache import KeywordCache
 from safety import requests as request_policy
 from skill import intents
 from skill.i18n import Translator
@@ -31,6 +34,7 @@ PENDING_OFFER = "offer"  # "Would you like (another) story …?" about state.off
 PENDING_TOPIC = "topic"  # "What would you like a story about?"
 
 CARD_MAX_CHARS = 900
+_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 TOPIC_SUGGESTIONS = 4
 
 
@@ -188,8 +192,14 @@ class Conversation:
         rng: random.Random | None = None,
         fallback_locale: str = "en-US",
         auto_approve_live: bool = False,
+        listener: store.ListenerTurn | None = None,
+        keywords: KeywordCache | None = None,
     ) -> None:
+        """``listener`` collects this turn's plays for one write at its end (without it, each
+        play is written at once); ``keywords`` resolves keywords from memory."""
         self.session = session
+        self.listener = listener
+        self.keywords = keywords
         self.state = state
         self._ = translate
         self.request_locale = locale
@@ -204,13 +214,16 @@ class Conversation:
         default (an en-GB listener hears en-US stories rather than none)."""
         if self._story_locale is None:
             own = self.request_locale
-            has_own = own == self.fallback_locale or bool(
-                store.known_keywords(self.session, own, limit=1)
-            )
+            has_own = own == self.fallback_locale or bool(self._known_keywords(own, limit=1))
             self._story_locale = own if has_own else self.fallback_locale
         return self._story_locale
 
     # ----------------------------------------------------------------- keywords
+    def _known_keywords(self, locale: str, limit: int | None = None) -> list[str]:
+        if self.keywords is not None:
+            return self.keywords.known(self.session, locale, limit)
+        return store.known_keywords(self.session, locale, limit=limit)
+
     def resolve(self, spoken: Sequence[SpokenKeyword]) -> list[tuple[str, str]]:
         """(lemma, words to say) for each usable slot value, duplicates removed."""
         return [(match.lemma, said) for match, said in self._resolve(spoken)]
@@ -219,7 +232,11 @@ class Conversation:
         """The keywords of this turn, read from the store once and handed on to choosing."""
         texts = [value.canonical or value.said for value in spoken]
         resolved: list[tuple[store.KeywordMatch, str]] = []
-        for value, match in zip(spoken, store.resolve_keywords(self.session, texts), strict=True):
+        if self.keywords is not None:
+            matches = self.keywords.resolve(self.session, texts)
+        else:
+            matches = store.resolve_keywords(self.session, texts)
+        for value, match in zip(spoken, matches, strict=True):
             if match is not None and match.lemma not in [known.lemma for known, _ in resolved]:
                 resolved.append((match, value.said or value.canonical or match.lemma))
         return resolved
@@ -229,6 +246,7 @@ class Conversation:
         if not keywords:
             return
         try:
+            begin_writing(self.session)
             with self.session.begin_nested():
                 store.request_generation(self.session, list(keywords), self.locale)
         except Exception:
@@ -236,7 +254,7 @@ class Conversation:
 
     def _suggestions(self, exclude: Sequence[str] = ()) -> list[str]:
         known = request_policy.allowed_words(
-            k for k in store.known_keywords(self.session, self.locale, limit=20) if k not in exclude
+            k for k in self._known_keywords(self.locale, limit=20) if k not in exclude
         )
         rng = self.rng or random
         return rng.sample(known, k=min(TOPIC_SUGGESTIONS, len(known)))
@@ -364,7 +382,7 @@ class Conversation:
         parts = story_parts(story)
         part = min(max(part, 0), len(parts) - 1)
         if fresh and story.id >= 0 and self.state.listener_key:
-            store.record_play(self.session, self.state.listener_key, story.id, finished=False)
+            self._record_play(story.id, finished=False)
         speech = Speech()
         if intro:
             speech.say(intro).pause(PARAGRAPH_BREAK)
@@ -393,7 +411,7 @@ class Conversation:
             )
         # Last part: the story is finished.
         if record and story.id >= 0 and self.state.listener_key:
-            store.record_play(self.session, self.state.listener_key, story.id, finished=True)
+            self._record_play(story.id, finished=True)
         self.state.bookmark = None
         self.state.pending = PENDING_OFFER
         self.state.offer_keywords = kept
@@ -406,6 +424,12 @@ class Conversation:
             card_text=card_text,
             display=display,
         )
+
+    def _record_play(self, story_id: int, finished: bool) -> None:
+        if self.listener is not None:
+            self.listener.record_play(story_id, finished)
+        elif self.state.listener_key:
+            store.record_play(self.session, self.state.listener_key, story_id, finished)
 
     def _say_the_end(self, speech: Speech, story_text: str) -> None:
         """Close the story, without a second "The end." when the story already says it."""
@@ -577,8 +601,11 @@ class Conversation:
                 draft.safety_verdict = str(getattr(story, "status", "approved"))[:200]
             if not self.auto_approve_live and draft.review_status == "approved":
                 draft.review_status = "pending"  # shared only once a person approves it
+            begin_writing(self.session)
             with self.session.begin_nested():
                 stored = store.add_story(self.session, draft)
+            if self.keywords is not None:
+                self.keywords.invalidate()  # its keywords are asked for next
         except Exception:
             logger.exception("Could not store the live story %r", getattr(story, "title", None))
             return None
@@ -589,7 +616,7 @@ class Conversation:
         self._queue_generation(keywords)
         speech = Speech().say(self._("new_story_queued", wanted=wanted))
         self.state.pending = PENDING_OFFER
-        if set(keywords) & set(store.known_keywords(self.session, self.locale)):
+        if set(keywords) & set(self._known_keywords(self.locale)):
             self.state.offer_keywords = keywords
             question = self._("new_story_offer_existing", topic=wanted)
         else:
@@ -632,6 +659,8 @@ class Conversation:
         return reply
 
 
-def _normalised_tail(text: str) -> str:
-    """Lower-case letters and spaces only, for comparing how a story ends."""
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+def _normalised_tail(text: str, length: int = 200) -> str:
+    """The last ``length`` characters, lower-case letters and spaces only, for comparing how a
+    story ends (only the tail: normalising a whole story on every turn costs more than a turn's
+    SQL)."""
+    return " ".join(_NOT_ALPHANUMERIC.sub(" ", text[-length:].lower()).split())

@@ -32,9 +32,11 @@ from db.store.keywords import (
     resolve_keywords,
 )
 from db.store.listeners import (
+    ListenerTurn,
     delete_listener,
     hash_listener_id,
     load_listener_attributes,
+    open_listener,
     record_play,
     save_listener_attributes,
 )
@@ -74,6 +76,7 @@ __all__ = [
     "SUGGESTION_COUNT",
     "FlaggedStory",
     "KeywordMatch",
+    "ListenerTurn",
     "Match",
     "RecheckReport",
     "StoryChoice",
@@ -95,6 +98,7 @@ __all__ = [
     "known_keywords",
     "list_stories",
     "load_listener_attributes",
+    "open_listener",
     "pending_generation_count",
     "recheck_stories",
     "record_play",

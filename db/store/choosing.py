@@ -20,8 +20,10 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -47,6 +49,9 @@ PICK_SAMPLE = 8
 
 SUGGESTION_COUNT = 3
 
+#: Shared when the caller brings no generator (seeding a new one costs more than a pick).
+_RANDOM = random.Random()
+
 
 Match = Literal["unheard", "heard", "partial", "none"]
 
@@ -70,28 +75,29 @@ def _not_heard(story_id: Any) -> Any:
     )
 
 
-def _matching(keyword_count: int) -> tuple[Select[Any], Any, Any]:
+def _matching(keyword_count: int, name: str = "driver") -> tuple[Select[Any], Any, Any]:
     """SELECT story ids of approved stories in :locale having keywords :k0, :k1, ...
 
     0 keywords: the stories index. 1: :k0's range of ix_story_keywords_pick. 2 or more: the
     pair (:k0, :k1) (lemma order) in ix_story_keyword_pairs_pick, so even keywords that rarely
     meet cost one range scan; any further keyword is a primary-key probe of story_keywords.
-    Returns (stmt, story id column, random_key column).
+    Returns (stmt, story id column, random_key column); ``name`` names the driving table.
     """
     if keyword_count == 0:
-        stmt = select(Story.id).where(
-            Story.review_status == _approved, Story.locale == bindparam("locale")
+        story = aliased(Story, name=name)
+        stmt = select(story.id).where(
+            story.review_status == _approved, story.locale == bindparam("locale")
         )
-        return stmt, Story.id, Story.random_key
+        return stmt, story.id, story.random_key
     if keyword_count == 1:
-        single = aliased(StoryKeyword, name="driver")
+        single = aliased(StoryKeyword, name=name)
         stmt = select(single.story_id).where(
             single.keyword_id == bindparam("k0"),
             single.locale == bindparam("locale"),
             single.approved == true(),
         )
         return stmt, single.story_id, single.random_key
-    pair = aliased(StoryKeywordPair, name="driver")
+    pair = aliased(StoryKeywordPair, name=name)
     stmt = select(pair.story_id).where(
         pair.first_keyword_id == bindparam("k0"),
         pair.second_keyword_id == bindparam("k1"),
@@ -99,7 +105,7 @@ def _matching(keyword_count: int) -> tuple[Select[Any], Any, Any]:
         pair.approved == true(),
     )
     for index in range(2, keyword_count):
-        other = aliased(StoryKeyword, name=f"other{index}")
+        other = aliased(StoryKeyword, name=f"{name}_other{index}")
         stmt = stmt.where(
             exists().where(
                 other.story_id == pair.story_id, other.keyword_id == bindparam(f"k{index}")
@@ -108,13 +114,49 @@ def _matching(keyword_count: int) -> tuple[Select[Any], Any, Any]:
     return stmt, pair.story_id, pair.random_key
 
 
+def _lemmas_of(story_id: Any) -> Any:
+    """The story's keywords as one comma-separated string (normalised lemmas have no commas)."""
+    return (
+        select(func.group_concat(Keyword.lemma))
+        .select_from(StoryKeyword)
+        .join(Keyword, Keyword.id == StoryKeyword.keyword_id)
+        .where(StoryKeyword.story_id == story_id)
+        .scalar_subquery()
+    )
+
+
+def _unheard(keyword_count: int, name: str) -> tuple[Select[Any], Any, Any]:
+    stmt, story_id, key = _matching(keyword_count, name)
+    return stmt.where(_not_heard(story_id)), story_id, key
+
+
 @functools.cache
-def _pick_statement(keyword_count: int, wrapped: bool, sample: int) -> Select[Any]:
-    """Unheard matching stories from :start on the random_key index (or before it, wrapped)."""
-    stmt, story_id, key = _matching(keyword_count)
-    stmt = stmt.where(_not_heard(story_id))
-    stmt = stmt.where(key < bindparam("start") if wrapped else key >= bindparam("start"))
-    return stmt.order_by(key).limit(sample)
+def _pick_statement(keyword_count: int, sample: int, with_story: bool = False) -> Select[Any]:
+    """Up to ``sample`` unheard matching stories from :start on the random_key index.
+
+    One statement, two range scans: ``random_key >= :start ORDER BY random_key LIMIT sample``
+    and, only when that finds nothing (a NOT EXISTS probe of the same range), the wrap-around
+    ``random_key < :start``. ``with_story`` also reads each candidate's title, text, locale and
+    keywords (primary-key probes of the few rows returned), so a turn needs no second round trip
+    for the story it picks. Rows come in random_key order, the wrap-around after.
+    """
+    start = bindparam("start")
+    ahead, _, ahead_key = _unheard(keyword_count, "ahead")
+    ahead = ahead.where(ahead_key >= start).order_by(ahead_key).limit(sample)
+    ahead = ahead.add_columns(ahead_key.label("random_key"), literal(0).label("lap"))
+    probe, _, probe_key = _unheard(keyword_count, "probe")
+    behind, _, behind_key = _unheard(keyword_count, "behind")
+    behind = behind.where(behind_key < start, ~probe.where(probe_key >= start).exists())
+    behind = behind.order_by(behind_key).limit(sample)
+    behind = behind.add_columns(behind_key.label("random_key"), literal(1).label("lap"))
+    first, second = ahead.subquery("ahead_pick"), behind.subquery("behind_pick")
+    picked = union_all(select(*first.c), select(*second.c)).subquery("pick")
+    story_id = picked.c[0]
+    stmt = select(story_id)
+    if with_story:
+        stmt = stmt.add_columns(Story.title, Story.text, Story.locale, _lemmas_of(story_id))
+        stmt = stmt.join(Story, Story.id == story_id)
+    return stmt.order_by(picked.c.lap, picked.c.random_key)
 
 
 @functools.cache
@@ -164,19 +206,16 @@ def _pick_random(
     listener_key: str,
     rng: random.Random,
     sample: int = PICK_SAMPLE,
-) -> list[int]:
-    """Up to ``sample`` unheard matching story ids from a random point of the random_key index.
+    with_story: bool = False,
+) -> list[Any]:
+    """Up to ``sample`` unheard matching stories from a random point of the random_key index.
 
-    One range scan ``random_key >= r ORDER BY random_key LIMIT sample``; only when it finds
-    nothing, a second one wraps around (``< r``). Callers choose among the ids returned.
+    One statement (see :func:`_pick_statement`); callers choose among the rows returned:
+    ``(story_id,)``, or ``(story_id, title, text, locale, lemmas)`` ``with_story``.
     """
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(keyword_ids)}
     params.update(locale=locale, listener=listener_key, start=rng.randrange(RANDOM_KEY_SPACE))
-    count = len(keyword_ids)
-    ids = list(connection.scalars(_pick_statement(count, False, sample), params))
-    if not ids:
-        ids = list(connection.scalars(_pick_statement(count, True, sample), params))
-    return ids
+    return connection.execute(_pick_statement(len(keyword_ids), sample, with_story), params).all()
 
 
 def _find(
@@ -185,18 +224,20 @@ def _find(
     locale: str,
     listener_key: str,
     rng: random.Random,
-) -> tuple[int | None, bool]:
-    """(story id, heard before?) for stories having all ``keywords``; unheard first."""
+) -> tuple[int | None, bool, Any]:
+    """(story id, heard before?, its row when already read) for stories having all ``keywords``;
+    unheard first."""
     ordered = _lookup_order(keywords)
-    fresh = _pick_random(connection, ordered, locale, listener_key, rng)
+    fresh = _pick_random(connection, ordered, locale, listener_key, rng, with_story=True)
     if fresh:
-        return rng.choice(fresh), False
+        row = rng.choice(fresh)
+        return row[0], False, row
     if not listener_key:
-        return None, False
+        return None, False, None
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(ordered)}
     params.update(locale=locale, listener=listener_key)
     oldest = connection.scalar(_longest_ago_statement(len(ordered)), params)
-    return oldest, True
+    return oldest, True, None
 
 
 def _suggestions(
@@ -206,7 +247,7 @@ def _suggestions(
 
     Bounded cost at any catalogue size, unlike counting every keyword.
     """
-    ids = _pick_random(connection, [], locale, "", rng)
+    ids = [row[0] for row in _pick_random(connection, [], locale, "", rng)]
     if not ids:
         return []
     lemmas = connection.scalars(_STORY_LEMMAS_STATEMENT, {"ids": ids}).all()
@@ -233,7 +274,7 @@ def choose_story(
     among equals. Every query is an index range scan or primary-key probe, so the cost does not
     grow with the catalogue (bench/bench_choose_story.py): typically 2-3 queries.
     """
-    rng = rng or random.Random()
+    rng = rng or _RANDOM
     listener_key = _listener_key(listener_id) if listener_id else ""
     connection = session.connection()
     if all(isinstance(keyword, KeywordMatch) for keyword in keywords):
@@ -248,17 +289,17 @@ def choose_story(
         known = [found[lemma] for lemma in lemmas if lemma in found]
 
     if len(known) == len(lemmas):
-        story_id, was_heard = _find(connection, known, locale, listener_key, rng)
+        story_id, was_heard, row = _find(connection, known, locale, listener_key, rng)
         if story_id is not None:
-            return _choice(connection, story_id, "heard" if was_heard else "unheard")
+            return _choice(connection, story_id, "heard" if was_heard else "unheard", row)
 
     if lemmas and (len(lemmas) > 1 or len(known) < len(lemmas)):
         # Best partial match: any single requested keyword we have stories for, unheard first.
         partial_heard: int | None = None
         for keyword in rng.sample(known, len(known)):
-            story_id, was_heard = _find(connection, [keyword], locale, listener_key, rng)
+            story_id, was_heard, row = _find(connection, [keyword], locale, listener_key, rng)
             if story_id is not None and not was_heard:
-                return _choice(connection, story_id, "partial")
+                return _choice(connection, story_id, "partial", row)
             partial_heard = partial_heard or story_id
         if partial_heard is not None:
             return _choice(connection, partial_heard, "partial")
@@ -269,8 +310,13 @@ def choose_story(
     )
 
 
-def _choice(connection: Connection, story_id: int, match: Match) -> StoryChoice:
-    """The chosen story and its keywords in one round trip (one row per keyword)."""
+def _choice(connection: Connection, story_id: int, match: Match, row: Any = None) -> StoryChoice:
+    """The chosen story: from the pick's ``row`` when it read it, else one round trip."""
+    if row is not None:
+        _, title, body, locale, joined = row
+        lemmas = tuple(sorted(set(joined.split(",")))) if joined else ()
+        view = StoryView(id=story_id, title=title, text=body, keywords=lemmas, locale=locale)
+        return StoryChoice(story=view, match=match)
     rows = connection.execute(_STORY_STATEMENT, {"story_id": story_id}).all()
     title, body, locale = rows[0][:3]
     lemmas = tuple(sorted(row[3] for row in rows if row[3] is not None))
