@@ -76,4 +76,6 @@ def test_a_story_is_embedded_in_one_batch(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(type(embedder), "__call__", counting)
     meaning._CACHE.clear()
     check_story("A New Title For Batching", "One fresh line here. Two fresh lines here. Three.")
-    assert calls == [4]
+    # title and three sentences (all short), plus three distinct neighbour readings: the title
+    # with the first line, line one with line two, lines two and three (shared by both)
+    assert calls == [7]
