@@ -34,6 +34,8 @@ PROFANITY = "profanity"
 ENDING_SENTENCES = 2
 #: Sentences with fewer words than this (and titles) are judged with a neighbour too.
 SHORT_WORDS = 5
+#: A text of fewer words, with no neighbour to read it with, is judged by the word lists only.
+MIN_MEANING_WORDS = 3
 _NEGATION = re.compile(r"\b(?:not|no|never|n't|nothing|nobody|without|longer)\b")
 _AFTER_NEGATION = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:anymore|any more)\b")
 _RESOLVED = re.compile(r"\b(?:but|until|then|so)\b")
@@ -230,14 +232,20 @@ def check_story(
 def check_text(
     text: str, blocklist: WordLists | None = None, *, meaning: bool | None = None
 ) -> SafetyVerdict:
-    """The gate on a piece of text (a keyword, a line): words and meaning, no ending rule."""
+    """The gate on a piece of text (a keyword, a line): words and meaning, no ending rule.
+
+    A bare word or two ("snail", "pirate") has no meaning beyond its words for the classifier
+    to judge (it scored both 0.86): pieces under :data:`MIN_MEANING_WORDS` words are left to
+    the word lists."""
     use_meaning = _use_meaning(meaning)
     lists = blocklist or story_lists()
     matches = tuple((m.category, m.found) for m in lists.find(text))
     failed: tuple[meaning_check.SentenceJudgement, ...] = ()
     if use_meaning:
         head = meaning_check.load_head()
-        sentences = meaning_check.split_sentences(text)
+        sentences = [
+            s for s in meaning_check.split_sentences(text) if len(s.split()) >= MIN_MEANING_WORDS
+        ]
         failed = tuple(
             j
             for j in meaning_check.judge_sentences(sentences, head)
