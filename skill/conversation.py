@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db import store
+from db import noun_forms, store
 from db.engine import begin_writing
 from db.store.keyword_cache import KeywordCache
 from safety import requests as request_policy
@@ -160,13 +160,10 @@ def story_parts(story: store.StoryView) -> list[list[str]]:
 @lru_cache(maxsize=1024)
 def topic_words(lemma: str) -> str:
     """How to say a keyword in "stories about …": the plural ("dragons"), else the lemma."""
-    from lemminflect import getInflection
-
     head, _, last = lemma.rpartition(" ")
-    plural = getInflection(last, tag="NNS") if last.isalpha() else ()
-    if not plural:
+    if not last.isalpha():
         return lemma
-    return f"{head} {plural[0]}".strip()
+    return f"{head} {noun_forms.plural(last)}".strip()
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
