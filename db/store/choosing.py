@@ -257,7 +257,7 @@ def _suggestions(
 
 
 def choose_story(
-    session: Session,
+    session: Session | Connection,
     keywords: Sequence[str] | Sequence[KeywordMatch],
     listener_id: str | None,
     locale: str,
@@ -276,7 +276,7 @@ def choose_story(
     """
     rng = rng or _RANDOM
     listener_key = _listener_key(listener_id) if listener_id else ""
-    connection = session.connection()
+    connection = session if isinstance(session, Connection) else session.connection()
     if all(isinstance(keyword, KeywordMatch) for keyword in keywords):
         matches: dict[str, KeywordMatch] = {}
         for match in keywords:
