@@ -15,6 +15,7 @@ The skill reads a temporary SQLite file holding the handwritten fixture stories.
 min / median / max over the runs; and which heavy modules the skill process had loaded.
 
     .venv/bin/python bench/bench_cold_start.py --runs 5
+    .venv/bin/python bench/bench_cold_start.py --runs 5 --stub-request-policy   # diagnosis
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ started = time.perf_counter()
 target = sys.argv[1]
 sys.path[:0] = [sys.argv[2], *sys.argv[3].split(":")]
 from requests_for_bench import tell_story_event
+if sys.argv[5] == "stub-policy" and not target.startswith("hello"):  # diagnosis only: what the skill costs besides the policy
+    import safety.lists, safety.requests
+    safety.requests.request_lists = lambda path=None: safety.lists.WordLists()
+    safety.lists.lemmas_of = lambda word: frozenset()
 if target == "lambda":
     import lambda_function
     handler = lambda_function.lambda_handler
@@ -119,7 +124,7 @@ def _env(url: str) -> dict[str, str]:
     return env
 
 
-def run_child(target: str, url: str, folder: Path) -> dict[str, object]:
+def run_child(target: str, url: str, folder: Path, stub_policy: bool) -> dict[str, object]:
     done = subprocess.run(
         [
             sys.executable,
@@ -129,6 +134,7 @@ def run_child(target: str, url: str, folder: Path) -> dict[str, object]:
             str(folder),
             f"{ROOT / 'lambda'}:{ROOT / 'bench'}",
             ",".join(HEAVY),
+            "stub-policy" if stub_policy else "-",
         ],
         capture_output=True,
         text=True,
@@ -147,6 +153,12 @@ def spread(values: Sequence[float]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--stub-request-policy",
+        action="store_true",
+        help="diagnosis: replace safety's request policy (its word lists need lemminflect) by "
+        "empty lists, to see what the rest of the skill costs; not a way to run the skill",
+    )
     args = parser.parse_args(argv)
     results: dict[str, list[dict[str, object]]] = {target: [] for target in TARGETS}
     with tempfile.TemporaryDirectory(prefix="bedtime-cold-") as tmp:
@@ -155,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = make_database(folder)
         for _ in range(args.runs):
             for target in TARGETS:  # interleaved, so machine load hits every target alike
-                results[target].append(run_child(target, url, folder))
+                results[target].append(run_child(target, url, folder, args.stub_request_policy))
     print("| process | import / build ms | first request ms | together ms | RSS MB |")
     print("|---|---|---|---|---|")
     for target, runs in results.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Candidates read per index probe; we pick uniformly among them to smooth random_key gaps.
 PICK_SAMPLE = 8
+#: The pick's :choice is drawn below this multiple of 1..PICK_SAMPLE: choice % n is uniform.
+CHOICE_SPACE = math.lcm(*range(1, PICK_SAMPLE + 1))
 
 
 SUGGESTION_COUNT = 3
@@ -140,9 +143,12 @@ def _pick_statement(keyword_count: int, sample: int, with_story: bool = False) -
 
     One statement, two range scans: ``random_key >= :start ORDER BY random_key LIMIT sample``
     and, only when that finds nothing (a NOT EXISTS probe of the same range), the wrap-around
-    ``random_key < :start``. ``with_story`` also reads each candidate's title, text, locale and
-    keywords (primary-key probes of the few rows returned), so a turn needs no second round trip
-    for the story it picks. Rows come in random_key order, the wrap-around after.
+    ``random_key < :start``. Rows come in random_key order, the wrap-around after.
+
+    ``with_story`` instead returns one of them, the ``:choice % count``-th (uniform for a
+    :choice drawn from [0, CHOICE_SPACE)), with its title, text, locale and keywords: the story
+    row is read for the chosen candidate only (on a catalogue larger than the buffer pool each
+    read is a disk page), and the turn needs no second round trip for it.
     """
     start = bindparam("start")
     ahead, _, ahead_key = _unheard(keyword_count, "ahead")
@@ -155,12 +161,20 @@ def _pick_statement(keyword_count: int, sample: int, with_story: bool = False) -
     behind = behind.add_columns(behind_key.label("random_key"), literal(1).label("lap"))
     first, second = ahead.subquery("ahead_pick"), behind.subquery("behind_pick")
     picked = union_all(select(*first.c), select(*second.c)).subquery("pick")
-    story_id = picked.c[0]
-    stmt = select(story_id)
-    if with_story:
-        stmt = stmt.add_columns(Story.title, Story.text, Story.locale, _lemmas_of(story_id))
-        stmt = stmt.join(Story, Story.id == story_id)
-    return stmt.order_by(picked.c.lap, picked.c.random_key)
+    order = (picked.c.lap, picked.c.random_key)
+    if not with_story:
+        return select(picked.c[0]).order_by(*order)
+    ranked = select(
+        picked.c[0].label("story_id"),
+        (func.row_number().over(order_by=order) - 1).label("position"),
+        func.count().over().label("candidates"),
+    ).subquery("ranked")
+    story_id = ranked.c.story_id
+    return (
+        select(story_id, Story.title, Story.text, Story.locale, _lemmas_of(story_id))
+        .join(Story, Story.id == story_id)
+        .where(ranked.c.position == bindparam("choice") % ranked.c.candidates)
+    )
 
 
 @functools.cache
@@ -214,11 +228,13 @@ def _pick_random(
 ) -> list[Any]:
     """Up to ``sample`` unheard matching stories from a random point of the random_key index.
 
-    One statement (see :func:`_pick_statement`); callers choose among the rows returned:
-    ``(story_id,)``, or ``(story_id, title, text, locale, lemmas)`` ``with_story``.
+    One statement (see :func:`_pick_statement`): ``(story_id,)`` rows to choose among, or
+    ``with_story`` at most one row, already chosen: ``(story_id, title, text, locale, lemmas)``.
     """
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(keyword_ids)}
     params.update(locale=locale, listener=listener_key, start=rng.randrange(RANDOM_KEY_SPACE))
+    if with_story:
+        params["choice"] = rng.randrange(CHOICE_SPACE)
     return connection.execute(_pick_statement(len(keyword_ids), sample, with_story), params).all()
 
 
@@ -234,8 +250,7 @@ def _find(
     ordered = _lookup_order(keywords)
     fresh = _pick_random(connection, ordered, locale, listener_key, rng, with_story=True)
     if fresh:
-        row = rng.choice(fresh)
-        return row[0], False, row
+        return fresh[0][0], False, fresh[0]
     if not listener_key:
         return None, False, None
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(ordered)}
