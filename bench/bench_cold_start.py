@@ -41,7 +41,8 @@ started = time.perf_counter()
 target = sys.argv[1]
 sys.path[:0] = [sys.argv[2], *sys.argv[3].split(":")]
 from requests_for_bench import tell_story_event
-if sys.argv[5] == "stub-policy" and not target.startswith("hello"):  # diagnosis only: what the skill costs besides the policy
+# diagnosis only: what the skill costs besides the policy
+if sys.argv[5] == "stub-policy" and not target.startswith("hello"):
     import safety.lists, safety.requests
     safety.requests.request_lists = lambda path=None: safety.lists.WordLists()
     safety.lists.lemmas_of = lambda word: frozenset()
