@@ -288,7 +288,14 @@ def explain_plans(engine: Engine) -> list[str]:
     """The database's plan for each pick shape: evidence of index range scans, no full scans."""
     from db.store.choosing import _pick_statement
 
-    params = {"k0": 1, "k1": 2, "locale": "en-US", "listener": LISTENER, "start": 2**30}
+    params = {
+        "k0": 1,
+        "k1": 2,
+        "locale": "en-US",
+        "listener": LISTENER,
+        "start": 2**30,
+        "choice": 0,
+    }
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     lines = []
     with engine.connect() as connection:
