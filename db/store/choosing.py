@@ -17,8 +17,10 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Select,
     bindparam,
+    case,
     exists,
     func,
     literal,
@@ -138,7 +140,9 @@ def _unheard(keyword_count: int, name: str) -> tuple[Select[Any], Any, Any]:
 
 
 @functools.cache
-def _pick_statement(keyword_count: int, sample: int, with_story: bool = False) -> Select[Any]:
+def _pick_statement(
+    keyword_count: int, sample: int, with_story: bool = False, dialect: str = "sqlite"
+) -> Select[Any]:
     """Up to ``sample`` unheard matching stories from :start on the random_key index.
 
     One statement, two range scans: ``random_key >= :start ORDER BY random_key LIMIT sample``
@@ -150,13 +154,19 @@ def _pick_statement(keyword_count: int, sample: int, with_story: bool = False) -
     row is read for the chosen candidate only (on a catalogue larger than the buffer pool each
     read is a disk page), and the turn needs no second round trip for it.
     """
-    start = bindparam("start")
+    start = bindparam("start", type_=Integer)
     ahead, _, ahead_key = _unheard(keyword_count, "ahead")
     ahead = ahead.where(ahead_key >= start).order_by(ahead_key).limit(sample)
     ahead = ahead.add_columns(ahead_key.label("random_key"), literal(0).label("lap"))
     probe, _, probe_key = _unheard(keyword_count, "probe")
+    ahead_found = probe.where(probe_key >= start).exists()
     behind, _, behind_key = _unheard(keyword_count, "behind")
-    behind = behind.where(behind_key < start, ~probe.where(probe_key >= start).exists())
+    if dialect == "sqlite":
+        # SQLite would test NOT EXISTS on every row of the range; as the range's upper bound
+        # (-1 when the first scan found candidates) it is computed once and the range is empty.
+        behind = behind.where(behind_key < case((ahead_found, -1), else_=start))
+    else:  # MariaDB/MySQL evaluate the uncorrelated NOT EXISTS once, before the scan
+        behind = behind.where(behind_key < start, ~ahead_found)
     behind = behind.order_by(behind_key).limit(sample)
     behind = behind.add_columns(behind_key.label("random_key"), literal(1).label("lap"))
     first, second = ahead.subquery("ahead_pick"), behind.subquery("behind_pick")
@@ -173,7 +183,7 @@ def _pick_statement(keyword_count: int, sample: int, with_story: bool = False) -
     return (
         select(story_id, Story.title, Story.text, Story.locale, _lemmas_of(story_id))
         .join(Story, Story.id == story_id)
-        .where(ranked.c.position == bindparam("choice") % ranked.c.candidates)
+        .where(ranked.c.position == bindparam("choice", type_=Integer) % ranked.c.candidates)
     )
 
 
@@ -235,7 +245,8 @@ def _pick_random(
     params.update(locale=locale, listener=listener_key, start=rng.randrange(RANDOM_KEY_SPACE))
     if with_story:
         params["choice"] = rng.randrange(CHOICE_SPACE)
-    return connection.execute(_pick_statement(len(keyword_ids), sample, with_story), params).all()
+    stmt = _pick_statement(len(keyword_ids), sample, with_story, connection.dialect.name)
+    return connection.execute(stmt, params).all()
 
 
 def _find(
