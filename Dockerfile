@@ -1,5 +1,6 @@
 # Bedtime Stories as a web service: gunicorn serving POST /alexa (the Alexa HTTPS endpoint) and
 # GET /healthz. Build:  docker build -t bedtime-stories .
+# With the operator's console, MariaDB and a generation job: docker-compose.yml (README).
 # Run:    docker run -p 8080:8080 -e BEDTIME_DATABASE_URL=mysql+pymysql://user:pw@db/bedtime \
 #                    -e BEDTIME_SKILL_ID=amzn1.ask.skill.... bedtime-stories
 # Only the skill and the story store are installed (no torch: the generator extra is left out).
@@ -11,6 +12,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BEDTIME_DATA_DIR=/data \
     PORT=8080
+
+# espeak-ng reads stories aloud for the operator's console ("listen"). Not pinned: Debian's
+# security updates replace bookworm's version in place; the base image above is pinned.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends espeak-ng \
+    && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 bedtime \
     && useradd --system --uid 10001 --gid bedtime --no-create-home \
@@ -26,6 +34,7 @@ COPY db/ db/
 COPY safety/ safety/
 COPY generator/ generator/
 COPY migrations/ migrations/
+COPY console/ console/
 RUN pip install . \
     && rm -rf /app/build /app/*.egg-info
 

@@ -31,6 +31,11 @@ VARIABLES = {
     "BEDTIME_PLAY_HISTORY_LIMIT": "plays remembered per listener (older ones are forgotten)",
     "BEDTIME_KEYWORD_REFRESH_SECONDS": "how often a worker checks the keyword table for changes",
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
+    "BEDTIME_CONSOLE": "serve the operator's console (/console) and REST API (/api/v1)",
+    "BEDTIME_SECRET_KEY": "signs console sessions and CSRF tokens; required with the console",
+    "BEDTIME_CONSOLE_SECURE_COOKIES": "console cookies only over HTTPS (false only for plain LAN)",
+    "BEDTIME_MODELS_DIR": "where models uploaded through the API are kept",
+    "BEDTIME_MODEL_UPLOAD_MAX_MB": "largest model archive the API accepts, in MiB",
 }
 
 
@@ -98,6 +103,11 @@ def database_url() -> str:
     return env_text("BEDTIME_DATABASE_URL") or default_database_url()
 
 
+def default_models_dir() -> str:
+    """Uploaded models live beside the default SQLite file unless BEDTIME_MODELS_DIR says."""
+    return env_text("BEDTIME_MODELS_DIR") or str(default_data_dir() / "models")
+
+
 def endpoint_uri() -> str | None:
     """BEDTIME_ENDPOINT_URI: where skill.json sends requests (None keeps its placeholder)."""
     return env_text("BEDTIME_ENDPOINT_URI")
@@ -126,6 +136,12 @@ class Settings:
     play_history_limit: int = 1000
     # Keywords and synonyms are cached per worker; a change elsewhere is seen within this time.
     keyword_refresh_seconds: float = 2.0
+    # The operator's console and REST API (console/): off unless asked for.
+    console_enabled: bool = False
+    secret_key: str | None = None
+    console_secure_cookies: bool = True
+    models_dir: str = field(default_factory=default_models_dir)
+    model_upload_max_mb: float = 2048.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -141,6 +157,11 @@ class Settings:
             log_level=(env_text("BEDTIME_LOG_LEVEL") or "INFO").upper(),
             play_history_limit=env_int("BEDTIME_PLAY_HISTORY_LIMIT", 1000, minimum=1),
             keyword_refresh_seconds=env_float("BEDTIME_KEYWORD_REFRESH_SECONDS", 2.0),
+            console_enabled=env_bool("BEDTIME_CONSOLE", False),
+            secret_key=env_text("BEDTIME_SECRET_KEY"),
+            console_secure_cookies=env_bool("BEDTIME_CONSOLE_SECURE_COOKIES", True),
+            models_dir=default_models_dir(),
+            model_upload_max_mb=env_float("BEDTIME_MODEL_UPLOAD_MAX_MB", 2048.0),
         )
 
 
@@ -152,6 +173,7 @@ __all__ = [
     "database_url",
     "default_data_dir",
     "default_database_url",
+    "default_models_dir",
     "endpoint_uri",
     "env_bool",
     "env_float",
