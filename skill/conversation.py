@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from db import store
+from db import noun_forms, store
 from db.engine import begin_writing
 from db.store.keyword_cache import KeywordCache
 from safety import requests as request_policy
@@ -160,13 +161,10 @@ def story_parts(story: store.StoryView) -> list[list[str]]:
 @lru_cache(maxsize=1024)
 def topic_words(lemma: str) -> str:
     """How to say a keyword in "stories about …": the plural ("dragons"), else the lemma."""
-    from lemminflect import getInflection
-
     head, _, last = lemma.rpartition(" ")
-    plural = getInflection(last, tag="NNS") if last.isalpha() else ()
-    if not plural:
+    if not last.isalpha():
         return lemma
-    return f"{head} {plural[0]}".strip()
+    return f"{head} {noun_forms.plural(last)}".strip()
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
@@ -194,10 +192,13 @@ class Conversation:
         auto_approve_live: bool = False,
         listener: store.ListenerTurn | None = None,
         keywords: KeywordCache | None = None,
+        connection: Connection | None = None,
     ) -> None:
         """``listener`` collects this turn's plays for one write at its end (without it, each
-        play is written at once); ``keywords`` resolves keywords from memory."""
+        play is written at once); ``keywords`` resolves keywords from memory; ``connection``
+        is the session's own, for the Core reads of the hot path."""
         self.session = session
+        self.db: Session | Connection = connection if connection is not None else session
         self.listener = listener
         self.keywords = keywords
         self.state = state
@@ -221,7 +222,7 @@ class Conversation:
     # ----------------------------------------------------------------- keywords
     def _known_keywords(self, locale: str, limit: int | None = None) -> list[str]:
         if self.keywords is not None:
-            return self.keywords.known(self.session, locale, limit)
+            return self.keywords.known(self.db, locale, limit)
         return store.known_keywords(self.session, locale, limit=limit)
 
     def resolve(self, spoken: Sequence[SpokenKeyword]) -> list[tuple[str, str]]:
@@ -233,7 +234,7 @@ class Conversation:
         texts = [value.canonical or value.said for value in spoken]
         resolved: list[tuple[store.KeywordMatch, str]] = []
         if self.keywords is not None:
-            matches = self.keywords.resolve(self.session, texts)
+            matches = self.keywords.resolve(self.db, texts)
         else:
             matches = store.resolve_keywords(self.session, texts)
         for value, match in zip(spoken, matches, strict=True):
@@ -329,7 +330,7 @@ class Conversation:
         ``keywords`` are lemmas, or this turn's matches from :meth:`_resolve` (not read again).
         """
         choice = store.choose_story(
-            self.session, keywords, self.state.listener_key, self.locale, rng=self.rng
+            self.db, keywords, self.state.listener_key, self.locale, rng=self.rng
         )
         lemmas = [k.lemma if isinstance(k, store.KeywordMatch) else k for k in keywords]
         wanted = self._.join(list(said)) if said else self._say_topics(lemmas)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Select,
     bindparam,
+    case,
     exists,
     func,
     literal,
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Candidates read per index probe; we pick uniformly among them to smooth random_key gaps.
 PICK_SAMPLE = 8
+#: The pick's :choice is drawn below this multiple of 1..PICK_SAMPLE: choice % n is uniform.
+CHOICE_SPACE = math.lcm(*range(1, PICK_SAMPLE + 1))
 
 
 SUGGESTION_COUNT = 3
@@ -115,11 +120,15 @@ def _matching(keyword_count: int, name: str = "driver") -> tuple[Select[Any], An
 
 
 def _lemmas_of(story_id: Any) -> Any:
-    """The story's keywords as one comma-separated string (normalised lemmas have no commas)."""
+    """The story's keywords as one comma-separated string (normalised lemmas have no commas).
+
+    The outer join makes MariaDB read the story's links first (a primary-key range) and probe
+    each keyword, instead of scanning the keyword index for every candidate.
+    """
     return (
         select(func.group_concat(Keyword.lemma))
         .select_from(StoryKeyword)
-        .join(Keyword, Keyword.id == StoryKeyword.keyword_id)
+        .outerjoin(Keyword, Keyword.id == StoryKeyword.keyword_id)
         .where(StoryKeyword.story_id == story_id)
         .scalar_subquery()
     )
@@ -131,32 +140,51 @@ def _unheard(keyword_count: int, name: str) -> tuple[Select[Any], Any, Any]:
 
 
 @functools.cache
-def _pick_statement(keyword_count: int, sample: int, with_story: bool = False) -> Select[Any]:
+def _pick_statement(
+    keyword_count: int, sample: int, with_story: bool = False, dialect: str = "sqlite"
+) -> Select[Any]:
     """Up to ``sample`` unheard matching stories from :start on the random_key index.
 
     One statement, two range scans: ``random_key >= :start ORDER BY random_key LIMIT sample``
     and, only when that finds nothing (a NOT EXISTS probe of the same range), the wrap-around
-    ``random_key < :start``. ``with_story`` also reads each candidate's title, text, locale and
-    keywords (primary-key probes of the few rows returned), so a turn needs no second round trip
-    for the story it picks. Rows come in random_key order, the wrap-around after.
+    ``random_key < :start``. Rows come in random_key order, the wrap-around after.
+
+    ``with_story`` instead returns one of them, the ``:choice % count``-th (uniform for a
+    :choice drawn from [0, CHOICE_SPACE)), with its title, text, locale and keywords: the story
+    row is read for the chosen candidate only (on a catalogue larger than the buffer pool each
+    read is a disk page), and the turn needs no second round trip for it.
     """
-    start = bindparam("start")
+    start = bindparam("start", type_=Integer)
     ahead, _, ahead_key = _unheard(keyword_count, "ahead")
     ahead = ahead.where(ahead_key >= start).order_by(ahead_key).limit(sample)
     ahead = ahead.add_columns(ahead_key.label("random_key"), literal(0).label("lap"))
     probe, _, probe_key = _unheard(keyword_count, "probe")
+    ahead_found = probe.where(probe_key >= start).exists()
     behind, _, behind_key = _unheard(keyword_count, "behind")
-    behind = behind.where(behind_key < start, ~probe.where(probe_key >= start).exists())
+    if dialect == "sqlite":
+        # SQLite would test NOT EXISTS on every row of the range; as the range's upper bound
+        # (-1 when the first scan found candidates) it is computed once and the range is empty.
+        behind = behind.where(behind_key < case((ahead_found, -1), else_=start))
+    else:  # MariaDB/MySQL evaluate the uncorrelated NOT EXISTS once, before the scan
+        behind = behind.where(behind_key < start, ~ahead_found)
     behind = behind.order_by(behind_key).limit(sample)
     behind = behind.add_columns(behind_key.label("random_key"), literal(1).label("lap"))
     first, second = ahead.subquery("ahead_pick"), behind.subquery("behind_pick")
     picked = union_all(select(*first.c), select(*second.c)).subquery("pick")
-    story_id = picked.c[0]
-    stmt = select(story_id)
-    if with_story:
-        stmt = stmt.add_columns(Story.title, Story.text, Story.locale, _lemmas_of(story_id))
-        stmt = stmt.join(Story, Story.id == story_id)
-    return stmt.order_by(picked.c.lap, picked.c.random_key)
+    order = (picked.c.lap, picked.c.random_key)
+    if not with_story:
+        return select(picked.c[0]).order_by(*order)
+    ranked = select(
+        picked.c[0].label("story_id"),
+        (func.row_number().over(order_by=order) - 1).label("position"),
+        func.count().over().label("candidates"),
+    ).subquery("ranked")
+    story_id = ranked.c.story_id
+    return (
+        select(story_id, Story.title, Story.text, Story.locale, _lemmas_of(story_id))
+        .join(Story, Story.id == story_id)
+        .where(ranked.c.position == bindparam("choice", type_=Integer) % ranked.c.candidates)
+    )
 
 
 @functools.cache
@@ -210,12 +238,15 @@ def _pick_random(
 ) -> list[Any]:
     """Up to ``sample`` unheard matching stories from a random point of the random_key index.
 
-    One statement (see :func:`_pick_statement`); callers choose among the rows returned:
-    ``(story_id,)``, or ``(story_id, title, text, locale, lemmas)`` ``with_story``.
+    One statement (see :func:`_pick_statement`): ``(story_id,)`` rows to choose among, or
+    ``with_story`` at most one row, already chosen: ``(story_id, title, text, locale, lemmas)``.
     """
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(keyword_ids)}
     params.update(locale=locale, listener=listener_key, start=rng.randrange(RANDOM_KEY_SPACE))
-    return connection.execute(_pick_statement(len(keyword_ids), sample, with_story), params).all()
+    if with_story:
+        params["choice"] = rng.randrange(CHOICE_SPACE)
+    stmt = _pick_statement(len(keyword_ids), sample, with_story, connection.dialect.name)
+    return connection.execute(stmt, params).all()
 
 
 def _find(
@@ -230,8 +261,7 @@ def _find(
     ordered = _lookup_order(keywords)
     fresh = _pick_random(connection, ordered, locale, listener_key, rng, with_story=True)
     if fresh:
-        row = rng.choice(fresh)
-        return row[0], False, row
+        return fresh[0][0], False, fresh[0]
     if not listener_key:
         return None, False, None
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(ordered)}
@@ -257,7 +287,7 @@ def _suggestions(
 
 
 def choose_story(
-    session: Session,
+    session: Session | Connection,
     keywords: Sequence[str] | Sequence[KeywordMatch],
     listener_id: str | None,
     locale: str,
@@ -276,7 +306,7 @@ def choose_story(
     """
     rng = rng or _RANDOM
     listener_key = _listener_key(listener_id) if listener_id else ""
-    connection = session.connection()
+    connection = session if isinstance(session, Connection) else session.connection()
     if all(isinstance(keyword, KeywordMatch) for keyword in keywords):
         matches: dict[str, KeywordMatch] = {}
         for match in keywords:
