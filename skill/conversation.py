@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from db import store
 from safety import requests as request_policy
-from skill import intents
+from skill import intents, phrasing
 from skill.i18n import Translator
 from skill.ssml import PARAGRAPH_BREAK, Speech, split_story
 
@@ -153,16 +153,9 @@ def story_parts(story: store.StoryView) -> list[list[str]]:
     return [list(part) for part in _parts_of(story.text)]
 
 
-@lru_cache(maxsize=1024)
 def topic_words(lemma: str) -> str:
-    """How to say a keyword in "stories about …": the plural ("dragons"), else the lemma."""
-    from lemminflect import getInflection
-
-    head, _, last = lemma.rpartition(" ")
-    plural = getInflection(last, tag="NNS") if last.isalpha() else ()
-    if not plural:
-        return lemma
-    return f"{head} {plural[0]}".strip()
+    """How to say a keyword in "stories about …": "dragons", "the moon", "rain"."""
+    return phrasing.many(lemma)
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
@@ -242,7 +235,16 @@ class Conversation:
         return rng.sample(known, k=min(TOPIC_SUGGESTIONS, len(known)))
 
     def _say_topics(self, lemmas: Sequence[str]) -> str:
-        return self._.join([topic_words(lemma) for lemma in lemmas])
+        """Kinds of things, for "stories about …": "kites and the moon"."""
+        return self._.join(phrasing.manys(lemmas))
+
+    def _say_choices(self, lemmas: Sequence[str]) -> str:
+        """Alternatives for "a story about …": "a kite, an owl or the moon"."""
+        return self._.join(phrasing.ones(lemmas), conjunction="or")
+
+    def _say_wanted(self, words: Sequence[str]) -> str:
+        """What was asked, for "a story about …": "a kite and the moon"."""
+        return self._.join(phrasing.ones(words))
 
     # ----------------------------------------------------------------- intents
     def welcome(self) -> Reply:
@@ -283,10 +285,10 @@ class Conversation:
                 Speech().say(self._("request_redirect_no_suggestions")),
                 reprompt=self._("ask_topic_reprompt"),
             )
-        listed = self._say_topics(suggestions)
+        choices = self._say_choices(suggestions)
         return Reply(
-            Speech().say(self._("request_redirect", suggestions=listed)),
-            reprompt=self._("suggestion_reprompt", suggestions=listed),
+            Speech().say(self._("request_redirect", choices=choices)),
+            reprompt=self._("suggestion_reprompt", choices=choices),
         )
 
     def tell(self, spoken: Sequence[SpokenKeyword]) -> Reply:
@@ -314,7 +316,7 @@ class Conversation:
             self.session, keywords, self.state.listener_key, self.locale, rng=self.rng
         )
         lemmas = [k.lemma if isinstance(k, store.KeywordMatch) else k for k in keywords]
-        wanted = self._.join(list(said)) if said else self._say_topics(lemmas)
+        wanted = self._say_wanted(list(said) if said else lemmas)
         story = choice.story
         if always_queue or choice.match in ("heard", "partial", "none"):
             self._queue_generation(lemmas)
@@ -332,12 +334,12 @@ class Conversation:
             listed = self._say_topics(suggestions)
             return Reply(
                 Speech().say(self._("unknown_topic", wanted=wanted, suggestions=listed)),
-                reprompt=self._("suggestion_reprompt", suggestions=listed),
+                reprompt=self._("suggestion_reprompt", choices=self._say_choices(suggestions)),
             )
         if not lemmas:
             intro = self._("story_intro_surprise", title=story.title)
         elif choice.match == "partial":
-            topic = self._say_topics([k for k in lemmas if k in story.keywords] or lemmas[:1])
+            topic = self._say_wanted([k for k in lemmas if k in story.keywords] or lemmas[:1])
             intro = self._("story_intro_partial", wanted=wanted, topic=topic, title=story.title)
         elif choice.match == "heard":
             intro = self._("story_intro_heard", topic=wanted, title=story.title)
@@ -541,7 +543,7 @@ class Conversation:
         matches = [match for match, _ in resolved]
         keywords = [match.lemma for match in matches]
         said = [words for _, words in resolved]
-        wanted = self._.join(said)
+        wanted = self._say_wanted(said)
         if not keywords:
             return Reply(
                 Speech().say(self._("new_story_needs_topic")),
