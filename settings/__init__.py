@@ -29,6 +29,7 @@ VARIABLES = {
     "BEDTIME_AUTO_APPROVE_LIVE": "a live story that passed the gate joins the catalogue approved",
     "BEDTIME_LOG_LEVEL": "logging level (INFO, DEBUG, ...)",
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
+    "BEDTIME_PUBLIC_URL": "HTTPS base URL Alexa streams sleep sounds from (default: endpoint's)",
 }
 
 
@@ -83,6 +84,22 @@ def database_url() -> str:
     return env_text("BEDTIME_DATABASE_URL") or default_database_url()
 
 
+def default_sounds_dir() -> Path:
+    """Where ``bedtime sounds build`` writes the sleep sounds and the web app serves them."""
+    return default_data_dir() / "sounds"
+
+
+def public_url() -> str | None:
+    """BEDTIME_PUBLIC_URL, else the HTTPS endpoint without its /alexa path (None for a Lambda)."""
+    explicit = env_text("BEDTIME_PUBLIC_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    endpoint = endpoint_uri()
+    if endpoint and endpoint.startswith("https://"):
+        return endpoint.rstrip("/").removesuffix("/alexa")
+    return None
+
+
 def endpoint_uri() -> str | None:
     """BEDTIME_ENDPOINT_URI: where skill.json sends requests (None keeps its placeholder)."""
     return env_text("BEDTIME_ENDPOINT_URI")
@@ -107,6 +124,9 @@ class Settings:
     # catalogue as pending for a person to approve, unless this is True.
     auto_approve_live: bool = False
     log_level: str = "INFO"
+    # Sleep sounds: where Alexa fetches them (None: not offered) and where their files are.
+    public_url: str | None = None
+    sounds_dir: Path = field(default_factory=default_sounds_dir)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -120,6 +140,7 @@ class Settings:
             require_human_review=env_bool("BEDTIME_REQUIRE_HUMAN_REVIEW", False),
             auto_approve_live=env_bool("BEDTIME_AUTO_APPROVE_LIVE", False),
             log_level=(env_text("BEDTIME_LOG_LEVEL") or "INFO").upper(),
+            public_url=public_url(),
         )
 
 
@@ -131,8 +152,10 @@ __all__ = [
     "database_url",
     "default_data_dir",
     "default_database_url",
+    "default_sounds_dir",
     "endpoint_uri",
     "env_bool",
     "env_float",
     "env_text",
+    "public_url",
 ]

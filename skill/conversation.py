@@ -18,17 +18,26 @@ from sqlalchemy.orm import Session
 
 from db import store
 from safety import requests as request_policy
-from skill import intents, phrasing
+from skill import delivery, intents, phrasing
 from skill.i18n import Translator
+from skill.night import NightMixin
+from skill.preferences import Preferences
 from skill.ssml import PARAGRAPH_BREAK, Speech, split_story
+from skill.turns import (
+    PENDING_GO_ON,
+    PENDING_NEXT_STORY,
+    PENDING_OFFER,
+    PENDING_RESUME,
+    PENDING_SLEEP_SOUND,
+    PENDING_TOPIC,
+    Display,
+    Reply,
+)
 
 logger = logging.getLogger(__name__)
 
-#: What a "yes" or "no" answers; kept in session attributes between turns.
-PENDING_RESUME = "resume"  # "Shall I carry on?" after a stopped story
-PENDING_GO_ON = "go_on"  # "Shall I go on?" between parts
-PENDING_OFFER = "offer"  # "Would you like (another) story …?" about state.offer_keywords
-PENDING_TOPIC = "topic"  # "What would you like a story about?"
+#: "Two stories": at most this many in one go (a bedtime, not a marathon).
+MAX_STORIES_PER_REQUEST = 3
 
 CARD_MAX_CHARS = 900
 TOPIC_SUGGESTIONS = 4
@@ -86,6 +95,9 @@ class ListenerState:
     # session-only
     pending: str | None = None
     offer_keywords: list[str] = field(default_factory=list)
+    length: str | None = None  # "short"/"medium"/"long" when the listener asked this session
+    stories_left: int = 0  # "two stories": stories still to finish, the current one included
+    finished_story: bool = False  # a story ended this session: goodnight gets the ritual
 
     PERSISTENT_KEYS = ("bookmark", "last_story_id", "last_keywords")
 
@@ -101,6 +113,9 @@ class ListenerState:
             last_keywords=[str(k) for k in persistent.get("last_keywords") or []],
             pending=session.get("pending") if isinstance(session.get("pending"), str) else None,
             offer_keywords=[str(k) for k in session.get("offer_keywords") or []],
+            length=session.get("length") if session.get("length") in LENGTH_NAMES else None,
+            stories_left=_small_count(session.get("stories_left")),
+            finished_story=session.get("finished_story") is True,
         )
 
     def persistent_attributes(self) -> dict[str, Any]:
@@ -117,30 +132,23 @@ class ListenerState:
             data["pending"] = self.pending
         if self.offer_keywords:
             data["offer_keywords"] = list(self.offer_keywords)
+        if self.length:
+            data["length"] = self.length
+        if self.stories_left:
+            data["stories_left"] = self.stories_left
+        if self.finished_story:
+            data["finished_story"] = True
         return data
 
 
-@dataclass
-class Display:
-    """What a screen shows for a story part (APL)."""
-
-    title: str
-    paragraphs: list[str]
-    part: int
-    parts: int
+LENGTH_NAMES = tuple(store.LENGTH_BANDS)
 
 
-@dataclass
-class Reply:
-    """One turn's answer, independent of the ASK response model."""
-
-    speech: Speech
-    reprompt: str | None = None
-    end_session: bool = False
-    card_title: str | None = None
-    card_text: str | None = None
-    display: Display | None = None
-    elicit_slot: str | None = None
+def _small_count(value: Any) -> int:
+    """A stories-left count from session attributes; anything odd counts as none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return min(max(value, 0), MAX_STORIES_PER_REQUEST)
+    return 0
 
 
 @lru_cache(maxsize=256)
@@ -169,7 +177,7 @@ def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     return cut.rstrip(" ,;:") + ellipsis
 
 
-class Conversation:
+class Conversation(NightMixin):
     """One turn with one listener; holds the DB session, the listener's state and the strings."""
 
     def __init__(
@@ -181,6 +189,10 @@ class Conversation:
         rng: random.Random | None = None,
         fallback_locale: str = "en-US",
         auto_approve_live: bool = False,
+        preferences: Preferences | None = None,
+        sound_base_url: str | None = None,
+        sounds: Sequence[str] = (),
+        device_id: str | None = None,
     ) -> None:
         self.session = session
         self.state = state
@@ -189,7 +201,28 @@ class Conversation:
         self.fallback_locale = fallback_locale
         self.rng = rng
         self.auto_approve_live = auto_approve_live
+        self._preferences = preferences
+        self.device_id = device_id
+        #: Where Alexa streams sleep sounds from, and which sounds exist; none: not offered.
+        self.sound_base_url = sound_base_url
+        self.sounds = list(sounds) if sound_base_url else []
         self._story_locale: str | None = None
+
+    @property
+    def preferences(self) -> Preferences:
+        """This device's switches, read on first use only (most turns never need them)."""
+        if self._preferences is None:
+            stored = (
+                store.load_device_preferences(self.session, self.device_id)
+                if self.device_id
+                else {}
+            )
+            self._preferences = Preferences.from_dict(stored)
+        return self._preferences
+
+    @preferences.setter
+    def preferences(self, value: Preferences) -> None:
+        self._preferences = value
 
     @property
     def locale(self) -> str:
@@ -254,7 +287,7 @@ class Conversation:
             return Reply(
                 Speech().say(self._("welcome_back_resume", title=bookmark.title)),
                 reprompt=self._("resume_reprompt", title=bookmark.title),
-            )
+            )  # "yes" carries on with the next part; "from the beginning" starts over
         return self.ask_topic("welcome", "welcome_reprompt")
 
     def ask_topic(
@@ -291,14 +324,23 @@ class Conversation:
             reprompt=self._("suggestion_reprompt", choices=choices),
         )
 
-    def tell(self, spoken: Sequence[SpokenKeyword]) -> Reply:
+    def tell(
+        self, spoken: Sequence[SpokenKeyword], length: str | None = None, count: int | None = None
+    ) -> Reply:
         """Tell a story about what was asked (or a surprise when nothing usable was said).
 
+        ``length`` ("short"/"medium"/"long") holds for the rest of the session; ``count`` > 1
+        ("two stories") queues the others, told one after another, then goodnight.
         The request policy comes first: a redirected word is answered kindly and goes no further.
         """
         redirected = self._redirected(spoken)
         if redirected is not None:
             return self.redirect(redirected)
+        if length in LENGTH_NAMES:
+            self.state.length = length
+        if count is not None:
+            wanted_count = min(max(count, 1), MAX_STORIES_PER_REQUEST)
+            self.state.stories_left = wanted_count if wanted_count > 1 else 0
         resolved = self._resolve(spoken)
         return self.tell_about([match for match, _ in resolved], [said for _, said in resolved])
 
@@ -313,7 +355,12 @@ class Conversation:
         ``keywords`` are lemmas, or this turn's matches from :meth:`_resolve` (not read again).
         """
         choice = store.choose_story(
-            self.session, keywords, self.state.listener_key, self.locale, rng=self.rng
+            self.session,
+            keywords,
+            self.state.listener_key,
+            self.locale,
+            rng=self.rng,
+            length=self.state.length or store.DEFAULT_LENGTH,
         )
         lemmas = [k.lemma if isinstance(k, store.KeywordMatch) else k for k in keywords]
         wanted = self._say_wanted(list(said) if said else lemmas)
@@ -345,6 +392,9 @@ class Conversation:
             intro = self._("story_intro_heard", topic=wanted, title=story.title)
         else:
             intro = self._("story_intro", title=story.title)
+        if self.state.length and not choice.length_matched:
+            length_words = self._(f"length_{self.state.length}")
+            intro = f"{self._('story_other_length', length=length_words)} {intro}"
         self.state.last_keywords = lemmas
         return self._deliver(story, 0, intro, keywords=lemmas, fresh=True)
 
@@ -370,7 +420,11 @@ class Conversation:
         speech = Speech()
         if intro:
             speech.say(intro).pause(PARAGRAPH_BREAK)
-        speech.story(parts[part])
+        speech.trusted(
+            delivery.story_part_ssml(
+                parts[part], part, len(parts), sleepy=self.preferences.sleepy_voice
+            )
+        )
         display = Display(story.title, parts[part], part + 1, len(parts))
         card_title = card_text = None
         if intro:
@@ -397,24 +451,19 @@ class Conversation:
         if record and story.id >= 0 and self.state.listener_key:
             store.record_play(self.session, self.state.listener_key, story.id, finished=True)
         self.state.bookmark = None
-        self.state.pending = PENDING_OFFER
+        self.state.finished_story = True
         self.state.offer_keywords = kept
         self._say_the_end(speech, story.text)
-        speech.say(self._("another_question"))
-        return Reply(
-            speech,
-            reprompt=self._("another_reprompt"),
-            card_title=card_title,
-            card_text=card_text,
-            display=display,
-        )
+        reply = Reply(speech, card_title=card_title, card_text=card_text, display=display)
+        return self._after_story(reply)
 
     def _say_the_end(self, speech: Speech, story_text: str) -> None:
         """Close the story, without a second "The end." when the story already says it."""
         closing = self._("story_end")
         speech.pause(PARAGRAPH_BREAK)
         if not _normalised_tail(story_text).endswith(_normalised_tail(closing)):
-            speech.say(closing).pause(PARAGRAPH_BREAK)
+            speech.trusted(delivery.closing_ssml([closing], self.preferences.sleepy_voice))
+            speech.pause(PARAGRAPH_BREAK)
 
     def _bookmarked_story(self) -> store.StoryView | None:
         bookmark = self.state.bookmark
@@ -434,11 +483,12 @@ class Conversation:
         return self._deliver(story, self.state.bookmark.part + 1, None)
 
     def resume(self) -> Reply:
+        """Carry on with the first part not yet heard (the bookmark holds the last one told)."""
         story = self._bookmarked_story()
         if story is None or self.state.bookmark is None:
             return self.ask_topic("nothing_to_resume")
         return self._deliver(
-            story, self.state.bookmark.part, self._("story_resume", title=story.title)
+            story, self.state.bookmark.part + 1, self._("story_resume", title=story.title)
         )
 
     def decline_resume(self) -> Reply:
@@ -481,13 +531,18 @@ class Conversation:
         return Reply(Speech().say(self._("paused", title=bookmark.title)), end_session=True)
 
     def goodbye(self) -> Reply:
-        """Stop/Cancel/No: end kindly, keeping the bookmark for next time."""
+        """Stop/Cancel/No: end kindly, keeping the bookmark for next time.
+
+        After a story ended this session, goodnight is the calm closing ritual.
+        """
         bookmark = self.state.bookmark
         self.state.pending = None
         if bookmark is not None:
             return Reply(
                 Speech().say(self._("stop_with_story", title=bookmark.title)), end_session=True
             )
+        if self.state.finished_story:
+            return Reply(self._goodnight(Speech()), end_session=True)
         return Reply(Speech().say(self._("goodbye")), end_session=True)
 
     def yes(self) -> Reply:
@@ -498,12 +553,21 @@ class Conversation:
             return self.go_on()
         if pending == PENDING_OFFER:
             return self.tell_about(self.state.offer_keywords)
+        if pending == PENDING_NEXT_STORY:
+            return self.next_story()
+        if pending == PENDING_SLEEP_SOUND:
+            return self.play_sleep_sound(None, None)
         # "yes" to "what would you like a story about?": a surprise is a kind answer.
         return self.tell_about([])
 
     def no(self) -> Reply:
         if self.state.pending == PENDING_RESUME:
             return self.decline_resume()
+        if self.state.pending == PENDING_OFFER and self.state.finished_story:
+            return self.end_of_night(Reply(Speech()))
+        if self.state.pending == PENDING_SLEEP_SOUND:
+            self.state.pending = None
+            return Reply(Speech().say(self._("goodbye")), end_session=True)
         return self.goodbye()
 
     def list_topics(self) -> Reply:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from settings import Settings
+from skill import sleep_sounds
 from skill.conversation import Conversation, ListenerState
 
 logger = logging.getLogger(__name__)
@@ -124,5 +125,22 @@ class SkillServices:
                 rng=self.rng,
                 fallback_locale=self.settings.default_locale,
                 auto_approve_live=self.settings.auto_approve_live,
+                sound_base_url=self.settings.public_url,
+                sounds=self.sleep_sounds(),
+                device_id=device_id(handler_input),
             )
             session.commit()
+
+    def sleep_sounds(self) -> list[str]:
+        """Sounds we can stream: a public URL is set and the file was built."""
+        if not self.settings.public_url:
+            return []
+        return sleep_sounds.available(self.settings.sounds_dir)
+
+
+def device_id(handler_input: HandlerInput) -> str | None:
+    """Alexa's id of the device that sent the request (per-device preferences)."""
+    context = handler_input.request_envelope.context
+    system = context.system if context is not None else None
+    device = system.device if system is not None else None
+    return device.device_id if device is not None and device.device_id else None

@@ -127,8 +127,12 @@ def test_voice_contract(models, locale):
     assert {s["name"]: s["type"] for s in tell["slots"]} == {
         "keyword": "STORY_KEYWORD",
         "secondKeyword": "STORY_KEYWORD",
+        "length": "STORY_LENGTH",
+        "count": "AMAZON.NUMBER",
     }
     for sample in (
+        "a {length} story about a {keyword}",
+        "tell me {count} stories",
         "tell me a story",
         "a story about {keyword}",
         "surprise me",
@@ -138,6 +142,9 @@ def test_voice_contract(models, locale):
         assert sample in tell["samples"]
     assert "make up a new story about {keyword}" in intents["NewStoryIntent"]["samples"]
     assert "what stories do you have" in intents["ListTopicsIntent"]["samples"]
+    assert "play {sound} for {duration}" in intents["SleepSoundIntent"]["samples"]
+    lengths = next(t for t in lm["types"] if t["name"] == "STORY_LENGTH")["values"]
+    assert {v["id"] for v in lengths} == {"short", "medium", "long"}
     values = lm["types"][0]["values"]
     assert lm["types"][0]["name"] == "STORY_KEYWORD" and len(values) >= 50
     assert all(v["id"] == v["name"]["value"] and v["name"]["synonyms"] for v in values)
@@ -230,7 +237,7 @@ def test_manifest_publishing_and_privacy(manifest):
     }
     custom = m["apis"]["custom"]
     assert custom["endpoint"]["uri"] == package.PLACEHOLDER_ENDPOINT
-    assert [i["type"] for i in custom["interfaces"]] == ["ALEXA_PRESENTATION_APL"]
+    assert [i["type"] for i in custom["interfaces"]] == ["AUDIO_PLAYER", "ALEXA_PRESENTATION_APL"]
 
 
 def test_ask_resources_point_at_the_package_and_the_lambda_shim():

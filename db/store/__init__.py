@@ -7,6 +7,7 @@ One module per part of the store, one import surface (``from db.store import cho
 * :mod:`db.store.stories` adds, reviews and reads stories;
 * :mod:`db.store.choosing` picks a story for a listener with index range scans only;
 * :mod:`db.store.listeners` keeps hashed listeners' attributes and play history;
+* :mod:`db.store.devices` keeps per-device preferences under hashed device ids;
 * :mod:`db.store.queue` records demand for stories we lack and hands it to generator workers;
 * :mod:`db.store.reviews` keeps every safety verdict on a story and runs the gate (``safety``)
   before approved-looking imports, approvals and catalogue rechecks.
@@ -22,7 +23,16 @@ Listener ids: every function taking a listener id accepts either the sha256 key 
 
 from __future__ import annotations
 
-from db.store.choosing import PICK_SAMPLE, SUGGESTION_COUNT, Match, StoryChoice, choose_story
+from db.store.choosing import (
+    DEFAULT_LENGTH,
+    LENGTH_BANDS,
+    PICK_SAMPLE,
+    SUGGESTION_COUNT,
+    Match,
+    StoryChoice,
+    choose_story,
+)
+from db.store.devices import hash_device_id, load_device_preferences, save_device_preferences
 from db.store.keywords import (
     KeywordMatch,
     add_synonym,
@@ -69,6 +79,8 @@ from db.store.stories import (
 
 __all__ = [
     "CLAIM_TIMEOUT",
+    "DEFAULT_LENGTH",
+    "LENGTH_BANDS",
     "MAX_ATTEMPTS",
     "PICK_SAMPLE",
     "SUGGESTION_COUNT",
@@ -89,11 +101,13 @@ __all__ = [
     "delete_listener",
     "gate_drafts",
     "get_story",
+    "hash_device_id",
     "hash_listener_id",
     "iter_stories",
     "keyword_catalogue",
     "known_keywords",
     "list_stories",
+    "load_device_preferences",
     "load_listener_attributes",
     "pending_generation_count",
     "recheck_stories",
@@ -105,5 +119,6 @@ __all__ = [
     "resolve_keywords",
     "review_story",
     "reviews_of",
+    "save_device_preferences",
     "save_listener_attributes",
 ]

@@ -50,6 +50,15 @@ SUGGESTION_COUNT = 3
 
 Match = Literal["unheard", "heard", "partial", "none"]
 
+#: Story lengths a listener can ask for, as word-count bands [low, high). At a calm ~130 words a
+#: minute: short is under about two minutes, long is over about three. "medium" is the default.
+LENGTH_BANDS: dict[str, tuple[int, int]] = {
+    "short": (0, 280),
+    "medium": (280, 420),
+    "long": (420, 1_000_000_000),
+}
+DEFAULT_LENGTH = "medium"
+
 
 @dataclass(frozen=True)
 class StoryChoice:
@@ -58,6 +67,8 @@ class StoryChoice:
     story: StoryView | None
     match: Match
     suggestions: list[str] = field(default_factory=list)
+    #: False when no story of the asked length was found and one of another length was chosen.
+    length_matched: bool = True
 
 
 _approved = ReviewStatus.APPROVED.value
@@ -108,11 +119,24 @@ def _matching(keyword_count: int) -> tuple[Select[Any], Any, Any]:
     return stmt, pair.story_id, pair.random_key
 
 
+def _within_length(stmt: Select[Any], story_id: Any, keyword_count: int) -> Select[Any]:
+    """Only stories of :min_words <= word_count < :max_words (a primary-key probe per candidate)."""
+    if keyword_count:
+        stmt = stmt.join(Story, Story.id == story_id)
+    return stmt.where(
+        Story.word_count >= bindparam("min_words"), Story.word_count < bindparam("max_words")
+    )
+
+
 @functools.cache
-def _pick_statement(keyword_count: int, wrapped: bool, sample: int) -> Select[Any]:
+def _pick_statement(
+    keyword_count: int, wrapped: bool, sample: int, banded: bool = False
+) -> Select[Any]:
     """Unheard matching stories from :start on the random_key index (or before it, wrapped)."""
     stmt, story_id, key = _matching(keyword_count)
     stmt = stmt.where(_not_heard(story_id))
+    if banded:
+        stmt = _within_length(stmt, story_id, keyword_count)
     stmt = stmt.where(key < bindparam("start") if wrapped else key >= bindparam("start"))
     return stmt.order_by(key).limit(sample)
 
@@ -164,18 +188,23 @@ def _pick_random(
     listener_key: str,
     rng: random.Random,
     sample: int = PICK_SAMPLE,
+    band: tuple[int, int] | None = None,
 ) -> list[int]:
     """Up to ``sample`` unheard matching story ids from a random point of the random_key index.
 
     One range scan ``random_key >= r ORDER BY random_key LIMIT sample``; only when it finds
-    nothing, a second one wraps around (``< r``). Callers choose among the ids returned.
+    nothing, a second one wraps around (``< r``). Callers choose among the ids returned. With a
+    word-count ``band`` each candidate's length is checked by primary key as the scan goes.
     """
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(keyword_ids)}
     params.update(locale=locale, listener=listener_key, start=rng.randrange(RANDOM_KEY_SPACE))
+    if band is not None:
+        params.update(min_words=band[0], max_words=band[1])
     count = len(keyword_ids)
-    ids = list(connection.scalars(_pick_statement(count, False, sample), params))
+    banded = band is not None
+    ids = list(connection.scalars(_pick_statement(count, False, sample, banded), params))
     if not ids:
-        ids = list(connection.scalars(_pick_statement(count, True, sample), params))
+        ids = list(connection.scalars(_pick_statement(count, True, sample, banded), params))
     return ids
 
 
@@ -185,18 +214,27 @@ def _find(
     locale: str,
     listener_key: str,
     rng: random.Random,
-) -> tuple[int | None, bool]:
-    """(story id, heard before?) for stories having all ``keywords``; unheard first."""
+    band: tuple[int, int] | None = None,
+) -> tuple[int | None, bool, bool]:
+    """(story id, heard before?, of the asked length?) for stories having all ``keywords``.
+
+    Unheard of the asked length first, then unheard of any length (a new story beats the right
+    length), then the one heard longest ago.
+    """
     ordered = _lookup_order(keywords)
+    if band is not None:
+        fresh = _pick_random(connection, ordered, locale, listener_key, rng, band=band)
+        if fresh:
+            return rng.choice(fresh), False, True
     fresh = _pick_random(connection, ordered, locale, listener_key, rng)
     if fresh:
-        return rng.choice(fresh), False
+        return rng.choice(fresh), False, band is None
     if not listener_key:
-        return None, False
+        return None, False, True
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(ordered)}
     params.update(locale=locale, listener=listener_key)
     oldest = connection.scalar(_longest_ago_statement(len(ordered)), params)
-    return oldest, True
+    return oldest, True, band is None
 
 
 def _suggestions(
@@ -221,8 +259,12 @@ def choose_story(
     listener_id: str | None,
     locale: str,
     rng: random.Random | None = None,
+    length: str | None = None,
 ) -> StoryChoice:
     """Pick an approved story about ``keywords`` (0-2 canonical lemmas) for a listener.
+
+    ``length`` ("short", "medium", "long": :data:`LENGTH_BANDS`) is a preference: an unheard
+    story of another length beats none, and ``length_matched`` says which it was.
 
     ``keywords`` may be the matches :func:`resolve_keywords` returned for this turn; then the
     keyword table is not read again.
@@ -247,21 +289,24 @@ def choose_story(
         found = _lookup(connection, lemmas)
         known = [found[lemma] for lemma in lemmas if lemma in found]
 
+    band = LENGTH_BANDS.get(length) if length else None
     if len(known) == len(lemmas):
-        story_id, was_heard = _find(connection, known, locale, listener_key, rng)
+        story_id, was_heard, fits = _find(connection, known, locale, listener_key, rng, band)
         if story_id is not None:
-            return _choice(connection, story_id, "heard" if was_heard else "unheard")
+            return _choice(connection, story_id, "heard" if was_heard else "unheard", fits)
 
     if lemmas and (len(lemmas) > 1 or len(known) < len(lemmas)):
         # Best partial match: any single requested keyword we have stories for, unheard first.
         partial_heard: int | None = None
         for keyword in rng.sample(known, len(known)):
-            story_id, was_heard = _find(connection, [keyword], locale, listener_key, rng)
+            story_id, was_heard, fits = _find(
+                connection, [keyword], locale, listener_key, rng, band
+            )
             if story_id is not None and not was_heard:
-                return _choice(connection, story_id, "partial")
+                return _choice(connection, story_id, "partial", fits)
             partial_heard = partial_heard or story_id
         if partial_heard is not None:
-            return _choice(connection, partial_heard, "partial")
+            return _choice(connection, partial_heard, "partial", band is None)
 
     log.info("no story for %s in %s; suggesting others", lemmas, locale)
     return StoryChoice(
@@ -269,10 +314,12 @@ def choose_story(
     )
 
 
-def _choice(connection: Connection, story_id: int, match: Match) -> StoryChoice:
+def _choice(
+    connection: Connection, story_id: int, match: Match, length_matched: bool = True
+) -> StoryChoice:
     """The chosen story and its keywords in one round trip (one row per keyword)."""
     rows = connection.execute(_STORY_STATEMENT, {"story_id": story_id}).all()
     title, body, locale = rows[0][:3]
     lemmas = tuple(sorted(row[3] for row in rows if row[3] is not None))
     view = StoryView(id=story_id, title=title, text=body, keywords=lemmas, locale=locale)
-    return StoryChoice(story=view, match=match)
+    return StoryChoice(story=view, match=match, length_matched=length_matched)

@@ -40,3 +40,39 @@ def spoken_keyword(handler_input: HandlerInput, slot_name: str) -> SpokenKeyword
 def spoken_keywords(handler_input: HandlerInput, *slot_names: str) -> list[SpokenKeyword]:
     found = (spoken_keyword(handler_input, name) for name in slot_names)
     return [value for value in found if value is not None]
+
+
+def slot_choice(handler_input: HandlerInput, slot_name: str) -> str | None:
+    """A custom slot's value id ("short", "sleepy_voice"): the resolved id, else the words heard
+    in id form, so a simulator without entity resolution still works."""
+    try:
+        slot = get_slot(handler_input, slot_name)
+    except (TypeError, AttributeError):
+        return None
+    if slot is None or not (slot.value or "").strip():
+        return None
+    resolutions = slot.resolutions.resolutions_per_authority if slot.resolutions else None
+    for authority in resolutions or []:
+        matched = authority.status and authority.status.code == StatusCode.ER_SUCCESS_MATCH
+        if matched and authority.values and authority.values[0].value.id:
+            return str(authority.values[0].value.id)
+    return "_".join(slot.value.lower().split())
+
+
+def slot_number(handler_input: HandlerInput, slot_name: str) -> int | None:
+    """An AMAZON.NUMBER slot as an int; None when absent or not a number ("?")."""
+    try:
+        slot = get_slot(handler_input, slot_name)
+    except (TypeError, AttributeError):
+        return None
+    value = (slot.value or "").strip() if slot is not None else ""
+    return int(value) if value.isdigit() else None
+
+
+def slot_text(handler_input: HandlerInput, slot_name: str) -> str | None:
+    """A slot's raw value (AMAZON.DURATION's "PT20M"), or None."""
+    try:
+        slot = get_slot(handler_input, slot_name)
+    except (TypeError, AttributeError):
+        return None
+    return (slot.value or "").strip() or None if slot is not None else None
