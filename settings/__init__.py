@@ -29,6 +29,7 @@ VARIABLES = {
     "BEDTIME_AUTO_APPROVE_LIVE": "a live story that passed the gate joins the catalogue approved",
     "BEDTIME_LOG_LEVEL": "logging level (INFO, DEBUG, ...)",
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
+    "BEDTIME_SOUNDS_DIR": "folder of the sleep sounds (default: <data dir>/sounds)",
     "BEDTIME_PUBLIC_URL": "HTTPS base URL Alexa streams sleep sounds from (default: endpoint's)",
 }
 
@@ -86,7 +87,8 @@ def database_url() -> str:
 
 def default_sounds_dir() -> Path:
     """Where ``bedtime sounds build`` writes the sleep sounds and the web app serves them."""
-    return default_data_dir() / "sounds"
+    override = env_text("BEDTIME_SOUNDS_DIR")
+    return Path(override).expanduser() if override else default_data_dir() / "sounds"
 
 
 def public_url() -> str | None:

@@ -14,6 +14,8 @@ import click
 # name -> "module:attribute" of a click.Command; the order is the order shown in --help.
 LAZY_COMMANDS: dict[str, str] = {
     "run": "skill.cli_commands:run_command",
+    "talk": "skill.cli_commands:talk_command",
+    "sounds": "skill.cli_commands:sounds_group",
     "serve": "skill.cli_commands:serve_command",
     "skill-package": "skill.cli_commands:skill_package_group",
     "db": "db.cli:db_group",

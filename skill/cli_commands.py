@@ -79,6 +79,13 @@ def serve_command(host: str, port: int, no_verify: bool) -> None:
 @_no_verify
 def run_command(host: str, port: int, no_verify: bool) -> None:
     """Upgrade the database, load the starter stories, then serve the skill."""
+    settings = _settings(no_verify)
+    prepare(settings)
+    _serve(settings, host, port)
+
+
+def prepare(settings: Settings) -> None:
+    """What a first run needs: the schema, the starter stories, the sleep sounds (with sox)."""
     from db.catalogue import load_starter_catalogue
     from db.engine import (
         DatabaseUnavailable,
@@ -87,8 +94,8 @@ def run_command(host: str, port: int, no_verify: bool) -> None:
         session_factory,
         upgrade_database,
     )
+    from skill.sleep_sounds import SoundBuildError, build_sounds
 
-    settings = _settings(no_verify)
     try:
         engine = make_engine(settings.database_url)
         try:
@@ -102,7 +109,55 @@ def run_command(host: str, port: int, no_verify: bool) -> None:
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Database ready; {added} starter stories added.")
-    _serve(settings, host, port)
+    try:
+        build_sounds(settings.sounds_dir)
+    except (SoundBuildError, OSError) as exc:
+        click.echo(f"Sleep sounds not built ({exc}); stories work without them.")
+
+
+@click.group("sounds")
+def sounds_group() -> None:
+    """The sleep sounds (rain, ocean) the skill streams after goodnight."""
+
+
+@sounds_group.command("build")
+@click.option("--force", is_flag=True, help="Rebuild files that already exist.")
+def build_sounds_command(force: bool) -> None:
+    """Synthesise the sleep sounds with sox into BEDTIME_SOUNDS_DIR (default <data dir>/sounds)."""
+    from settings import Settings
+    from skill.sleep_sounds import SoundBuildError, build_sounds
+
+    settings = Settings.from_env()
+    try:
+        built = build_sounds(settings.sounds_dir, force=force)
+    except (SoundBuildError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{len(built)} sleep sounds in {settings.sounds_dir}: "
+        + ", ".join(path.name for path in built)
+    )
+    if not settings.public_url:
+        click.echo(
+            "Note: set BEDTIME_PUBLIC_URL (or BEDTIME_ENDPOINT_URI) to the HTTPS address of this "
+            "service, or Alexa cannot stream them."
+        )
+
+
+@click.command("talk")
+@click.option("--speak", is_flag=True, help="Read the answers aloud with espeak-ng.")
+@click.option("--locale", default="en-US", show_default=True, help="Locale to talk in.")
+def talk_command(speak: bool, locale: str) -> None:
+    """Talk to the skill in this terminal: no server, no Alexa, the same story store.
+
+    Type what you would say to Alexa ("open bedtime stories", "a short story about an owl",
+    "yes", "play rain for twenty minutes"); "new session" starts a new session, an empty line
+    or Ctrl-D quits.
+    """
+    from skill.talk_loop import talk
+
+    settings = _settings(no_verify=False)
+    prepare(settings)
+    talk(settings, locale, speak)
 
 
 # --------------------------------------------------------------------------- skill package
