@@ -42,6 +42,11 @@ TOKEN_PREFIX = "sleep"
 _DURATION = re.compile(r"^PT(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?$")
 
 
+def now_seconds() -> float:
+    """The clock the timer runs on (tests replace it)."""
+    return time.time()
+
+
 class SoundBuildError(RuntimeError):
     """sox is missing or failed; the message says how to fix it."""
 
@@ -93,7 +98,7 @@ def stream_url(base_url: str, sound: str) -> str:
 
 def first_stream(base_url: str, sound: str, minutes: int, now: float | None = None) -> Stream:
     """The stream that starts a sleep sound of ``minutes``."""
-    ends_at = int((now if now is not None else time.time()) + minutes * 60)
+    ends_at = int((now if now is not None else now_seconds()) + minutes * 60)
     return Stream(stream_url(base_url, sound), SoundToken(sound, ends_at).encode())
 
 
@@ -108,7 +113,7 @@ def next_stream(
     current = SoundToken.decode(token)
     if current is None:
         return None
-    now = now if now is not None else time.time()
+    now = now if now is not None else now_seconds()
     current_ends = now + max(LOOP_SECONDS * 1000 - offset_ms, 0) / 1000
     remaining = current.ends_at - current_ends
     if remaining < 1:

@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, abort, jsonify, request, send_file
 
 from settings import Settings
 from skill.builder import build_skill
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 ALEXA_ROUTE = "/alexa"
 HEALTH_ROUTE = "/healthz"
+SOUNDS_ROUTE = "/sounds/<name>.mp3"
 # flask-ask-sdk config keys: its own signature/timestamp verifiers are replaced by ours.
 _SDK_VERIFY_SIGNATURE = "ASK_SDK_VERIFY_SIGNATURE"
 _SDK_VERIFY_TIMESTAMP = "ASK_SDK_VERIFY_TIMESTAMP"
@@ -83,6 +84,16 @@ def create_app(
         return adapter.dispatch_request()
 
     app.extensions["bedtime_services"] = services
+
+    @app.get(SOUNDS_ROUTE)
+    def sleep_sound(name: str) -> Any:
+        """The sleep sounds Alexa streams (AudioPlayer); Range requests are answered."""
+        from skill.sleep_sounds import SOUNDS, sound_path
+
+        path = sound_path(settings.sounds_dir, name) if name in SOUNDS else None
+        if path is None or not path.is_file():
+            abort(404)
+        return send_file(path, mimetype="audio/mpeg", conditional=True, max_age=86400)
 
     @app.get(HEALTH_ROUTE)
     def healthz() -> Any:
