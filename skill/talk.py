@@ -278,6 +278,17 @@ class Speaker:
         program = shutil.which("espeak-ng")
         return cls(program) if program else None
 
-    def speak(self, ssml: str) -> None:
-        if ssml:
-            subprocess.run([self.program, "-m", ssml], check=False, capture_output=True)
+    def speak(self, ssml: str) -> str | None:
+        """Play it; returns espeak-ng's complaint (e.g. no sound card) or None when it spoke."""
+        if not ssml:
+            return None
+        result = subprocess.run([self.program, "-m", ssml], check=False, capture_output=True)
+        problem = result.stderr.decode("utf-8", "replace").strip()
+        return problem.splitlines()[-1] if result.returncode or problem else None
+
+    def wav(self, ssml: str) -> bytes:
+        """The same speech as WAV bytes (no sound card needed)."""
+        result = subprocess.run(
+            [self.program, "-m", "--stdout", ssml], check=True, capture_output=True
+        )
+        return result.stdout

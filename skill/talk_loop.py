@@ -52,5 +52,8 @@ def talk(settings: Settings, locale: str, speak: bool) -> None:
         if device.session is None:
             click.echo("(the skill ended the session)")
         if speaker is not None:
-            speaker.speak(ssml)
+            problem = speaker.speak(ssml)
+            if problem:
+                click.echo(f"(espeak-ng could not play audio: {problem}; answers are printed)")
+                speaker = None
     services.engine.dispose()

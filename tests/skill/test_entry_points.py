@@ -33,6 +33,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def env_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'bedtime.sqlite3'}"
     monkeypatch.setenv("BEDTIME_DATABASE_URL", url)
+    monkeypatch.setenv("BEDTIME_DATA_DIR", str(tmp_path))  # sleep sounds are built here
     monkeypatch.setenv("BEDTIME_SKILL_ID", SKILL_ID)
     monkeypatch.delenv("BEDTIME_VERIFY_REQUESTS", raising=False)
     return url
