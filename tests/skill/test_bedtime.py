@@ -199,10 +199,10 @@ def test_the_app_serves_the_sounds(sound_services: SkillServices) -> None:
     from skill.webapp import create_app
 
     client = create_app(services=sound_services).test_client()
-    reply = client.get("/sounds/rain.mp3")
-    assert reply.status_code == 200 and reply.mimetype == "audio/mpeg"
-    assert reply.data == b"ID3"
-    partial = client.get("/sounds/ocean.mp3", headers={"Range": "bytes=1-"})
-    assert partial.status_code == 206 and partial.data == b"D3"
+    with client.get("/sounds/rain.mp3") as reply:
+        assert reply.status_code == 200 and reply.mimetype == "audio/mpeg"
+        assert reply.data == b"ID3"
+    with client.get("/sounds/ocean.mp3", headers={"Range": "bytes=1-"}) as partial:
+        assert partial.status_code == 206 and partial.data == b"D3"
     assert client.get("/sounds/thunder.mp3").status_code == 404
     assert client.get("/sounds/..%2Fbedtime.sqlite3.mp3").status_code == 404
