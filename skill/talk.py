@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from skill import intents
+from skill.handlers.base import number_value
 from skill.package import language_model, render_interaction_model
 
 LAUNCH_WORDS = re.compile(r"^(open|launch|start)( bedtime stories)?$")
@@ -37,28 +38,8 @@ BUILT_IN_PHRASES = {
     "pause": intents.PAUSE,
     "resume": intents.RESUME,
 }
-_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-                 "seventeen", "eighteen", "nineteen", "twenty"]  # fmt: skip
-_TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60}
 _SLOT_REF = re.compile(r"\{([^{}|]+)\}")
 _FREE_TEXT_TYPES = {intents.KEYWORD_TYPE}  # Alexa passes words it has no value for, too
-
-
-def number_value(words: str) -> int | None:
-    """ "2", "two", "twenty five" → int; None when it is not a number."""
-    words = words.strip().lower().replace("-", " ")
-    if words.isdigit():
-        return int(words)
-    total = 0
-    for word in words.split():
-        if word in _NUMBER_WORDS:
-            total += _NUMBER_WORDS.index(word)
-        elif word in _TENS:
-            total += _TENS[word]
-        else:
-            return None
-    return total if words else None
 
 
 def duration_value(words: str) -> str | None:

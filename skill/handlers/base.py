@@ -10,6 +10,27 @@ from ask_sdk_model.slu.entityresolution import StatusCode
 from skill.conversation import SpokenKeyword
 from skill.services import SkillServices
 
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                 "seventeen", "eighteen", "nineteen", "twenty"]  # fmt: skip
+_TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60}
+
+
+def number_value(words: str) -> int | None:
+    """ "2", "two", "twenty five" → int; None when it is not a number."""
+    words = words.strip().lower().replace("-", " ")
+    if words.isdigit():
+        return int(words)
+    total = 0
+    for word in words.split():
+        if word in _NUMBER_WORDS:
+            total += _NUMBER_WORDS.index(word)
+        elif word in _TENS:
+            total += _TENS[word]
+        else:
+            return None
+    return total if words else None
+
 
 class ServiceHandler(AbstractRequestHandler):
     """A request handler that was given the process's services at build time."""
@@ -60,13 +81,12 @@ def slot_choice(handler_input: HandlerInput, slot_name: str) -> str | None:
 
 
 def slot_number(handler_input: HandlerInput, slot_name: str) -> int | None:
-    """An AMAZON.NUMBER slot as an int; None when absent or not a number ("?")."""
+    """An AMAZON.NUMBER slot as an int ("2"; simulators may send "two"); None when not a number."""
     try:
         slot = get_slot(handler_input, slot_name)
     except (TypeError, AttributeError):
         return None
-    value = (slot.value or "").strip() if slot is not None else ""
-    return int(value) if value.isdigit() else None
+    return number_value(slot.value or "") if slot is not None else None
 
 
 def slot_text(handler_input: HandlerInput, slot_name: str) -> str | None:

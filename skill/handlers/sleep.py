@@ -17,6 +17,8 @@ from ask_sdk_model.interfaces.audioplayer import PlayBehavior, PlayerActivity, S
 from skill import intents, sleep_sounds
 from skill.handlers.base import ServiceHandler, slot_choice, slot_text
 from skill.responses import play_directive, respond
+from skill.services import TRANSLATOR_KEY
+from skill.ssml import escape
 
 logger = logging.getLogger(__name__)
 
@@ -63,17 +65,28 @@ class FeatureOnIntentHandler(FeatureOffIntentHandler):
         return is_intent_name(intents.FEATURE_ON)(handler_input)
 
 
+#: While the listener speaks, devices report the stream as playing, or as paused/stopped for the
+#: moment of the interaction; all of them mean "the rain is on" while its timer runs.
+_SOUNDING = (
+    PlayerActivity.PLAYING,
+    PlayerActivity.BUFFER_UNDERRUN,
+    PlayerActivity.PAUSED,
+    PlayerActivity.STOPPED,
+)
+
+
 def _sleep_sound_playing(handler_input: HandlerInput) -> bool:
-    """True while one of our sleep sounds is the device's current stream."""
+    """True while one of our sleep sounds is the device's stream and its timer has not run out."""
     context = handler_input.request_envelope.context
     player = context.audio_player if context is not None else None
-    if player is None or sleep_sounds.SoundToken.decode(player.token) is None:
+    token = sleep_sounds.SoundToken.decode(player.token if player is not None else None)
+    if player is None or token is None:
         return False
-    return player.player_activity in (PlayerActivity.PLAYING, PlayerActivity.BUFFER_UNDERRUN)
+    return player.player_activity in _SOUNDING and token.ends_at > sleep_sounds.now_seconds()
 
 
 class SleepSoundStopHandler(ServiceHandler):
-    """ "Alexa, stop" (or pause/cancel) while rain plays: stop the stream, keep quiet."""
+    """ "Alexa, stop" (or pause/cancel) while rain plays: stop the stream, say goodnight."""
 
     def can_handle(self, handler_input: HandlerInput) -> bool:
         name_matches = any(
@@ -84,7 +97,9 @@ class SleepSoundStopHandler(ServiceHandler):
 
     def handle(self, handler_input: HandlerInput) -> Response:
         logger.info("Sleep sound stopped by the listener")
+        translate = handler_input.attributes_manager.request_attributes[TRANSLATOR_KEY]
         builder = handler_input.response_builder
+        builder.speak(escape(translate("sleep_sound_stopped")))
         builder.add_directive(StopDirective())
         builder.set_should_end_session(True)
         return builder.response

@@ -153,6 +153,17 @@ def test_stop_while_rain_plays_stops_the_stream(night: Alexa) -> None:
     envelope["context"]["AudioPlayer"] = {"token": token, "playerActivity": "PLAYING"}
     stopped = night.handler(envelope, None)
     assert [d["type"] for d in _directives(stopped)] == ["AudioPlayer.Stop"]
+    assert spoken(stopped) == "Okay, I've stopped the sound. Goodnight."
+
+
+def test_stop_after_the_timer_is_an_ordinary_goodnight(night: Alexa) -> None:
+    expired = sleep_sounds.SoundToken("rain", int(time.time()) - 5).encode()
+    envelope = night.envelope(
+        {"type": "IntentRequest", "intent": {"name": "AMAZON.StopIntent", "slots": {}}}
+    )
+    envelope["context"]["AudioPlayer"] = {"token": expired, "playerActivity": "STOPPED"}
+    out = night.handler(envelope, None)
+    assert not _directives(out) and spoken(out) == "Goodnight, sleep tight."
 
 
 def test_no_sounds_without_a_public_url(alexa: Alexa) -> None:

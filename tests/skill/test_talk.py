@@ -12,7 +12,8 @@ from skill_testkit import SKILL_ID
 
 from skill import delivery, intents
 from skill.cli_commands import build_sounds_command, talk_command
-from skill.talk import Speaker, Understanding, duration_value, number_value
+from skill.handlers.base import number_value
+from skill.talk import Speaker, Understanding, duration_value
 
 needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
 needs_espeak = pytest.mark.skipif(
