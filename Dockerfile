@@ -1,5 +1,5 @@
-# Bedtime Stories as a web service: gunicorn serving POST /alexa (the Alexa HTTPS endpoint) and
-# GET /healthz. Build:  docker build -t bedtime-stories .
+# Bedtime Stories as a web service: gunicorn serving POST /alexa (the Alexa HTTPS endpoint),
+# GET /healthz and the sleep sounds at GET /sounds/ (set BEDTIME_PUBLIC_URL to its HTTPS address). Build:  docker build -t bedtime-stories .
 # Run:    docker run -p 8080:8080 -e BEDTIME_DATABASE_URL=mysql+pymysql://user:pw@db/bedtime \
 #                    -e BEDTIME_SKILL_ID=amzn1.ask.skill.... bedtime-stories
 # Only the skill and the story store are installed (no torch: the generator extra is left out).
@@ -10,7 +10,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BEDTIME_DATA_DIR=/data \
+    BEDTIME_SOUNDS_DIR=/app/sounds \
     PORT=8080
+
+# sox makes the sleep sounds at build time (MP3 needs libsox-fmt-mp3); not needed at run time.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       sox=14.4.2+git20190427-3.5 libsox-fmt-mp3=14.4.2+git20190427-3.5 \
+    && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 bedtime \
     && useradd --system --uid 10001 --gid bedtime --no-create-home \
@@ -27,7 +34,8 @@ COPY safety/ safety/
 COPY generator/ generator/
 COPY migrations/ migrations/
 RUN pip install . \
-    && rm -rf /app/build /app/*.egg-info
+    && rm -rf /app/build /app/*.egg-info \
+    && bedtime sounds build
 
 COPY --chmod=0755 docker/boot.sh /usr/local/bin/bedtime-boot
 
