@@ -70,7 +70,36 @@ _no_verify = click.option(
 @_no_verify
 def serve_command(host: str, port: int, no_verify: bool) -> None:
     """Serve the skill endpoint (POST /alexa) with the development server."""
-    _serve(_settings(no_verify), host, port)
+    settings = _settings(no_verify)
+    require_current_schema(settings)
+    _serve(settings, host, port)
+
+
+def require_current_schema(settings: Settings) -> None:
+    """Refuse to serve a database that was never upgraded: every request would fail later."""
+    from db.engine import (
+        DatabaseUnavailable,
+        check_database,
+        current_revision,
+        head_revision,
+        make_engine,
+        masked_url,
+    )
+
+    engine = make_engine(settings.database_url)
+    try:
+        check_database(engine)
+        current, head = current_revision(engine), head_revision()
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    if current != head:
+        state = "has no tables yet" if current is None else f"is at revision {current}"
+        raise click.ClickException(
+            f"The database {masked_url(engine.url)} {state}; this version needs {head}. "
+            "Run `bedtime db upgrade` first (or `bedtime run`, which also loads the stories)."
+        )
 
 
 @click.command("run")
@@ -211,6 +240,12 @@ def build_package_command(
     )
 
     endpoint = endpoint or endpoint_uri()
+    if endpoint is None:
+        click.echo(
+            "Warning: no --endpoint (or BEDTIME_ENDPOINT_URI): skill.json keeps its placeholder "
+            "endpoint, which Alexa cannot reach; pass the HTTPS URL of POST /alexa to deploy.",
+            err=True,
+        )
     catalogue = [] if seed_only else _keyword_catalogue()
     try:
         write_interaction_models()

@@ -322,10 +322,12 @@ def test_build_refuses_an_invalid_model(tmp_path, models):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_build_seed_only(tmp_path):
+def test_cli_build_seed_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("BEDTIME_ENDPOINT_URI", raising=False)
     out = tmp_path / "pkg"
     result = CliRunner().invoke(skill_package_group, ["build", "--seed-only", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert "Warning: no --endpoint" in result.output  # skill.json keeps the placeholder
     assert f"wrote {len(package.LOCALES) + 1} files" in result.output  # models + skill.json
     assert (out / "interactionModels" / "custom" / "en-IN.json").exists()
 
@@ -361,6 +363,7 @@ def test_cli_build_takes_the_endpoint_from_the_environment(tmp_path, monkeypatch
     out = tmp_path / "pkg"
     result = CliRunner().invoke(skill_package_group, ["build", "--seed-only", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert "Warning" not in result.output
     manifest = json.loads((out / "skill.json").read_text())
     assert manifest["manifest"]["apis"]["custom"]["endpoint"]["uri"] == (
         "https://stories.example.net/alexa"

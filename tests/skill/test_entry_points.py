@@ -81,6 +81,16 @@ def test_serve_verifies_by_default(env_db: str, served: dict[str, Any]) -> None:
     assert reply.status_code == 400
 
 
+def test_serve_refuses_a_database_that_was_never_upgraded(
+    env_db: str, served: dict[str, Any]
+) -> None:
+    result = CliRunner().invoke(serve_command, [])
+    assert result.exit_code == 1 and not served
+    assert "has no tables yet" in result.output
+    assert "Run `bedtime db upgrade` first" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_bad_configuration_is_a_clear_cli_error(
     env_db: str, served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
