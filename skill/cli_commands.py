@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -132,16 +134,33 @@ def prepare(settings: Settings) -> None:
             upgrade_database(engine)
             with session_factory(engine)() as session:
                 added = load_starter_catalogue(session)
+                synonyms = seed_synonyms(session)
                 session.commit()
         finally:
             engine.dispose()
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Database ready; {added} starter stories added.")
+    click.echo(f"Database ready; {added} starter stories added, {synonyms} synonyms known.")
     try:
         build_sounds(settings.sounds_dir)
     except (SoundBuildError, OSError) as exc:
         click.echo(f"Sleep sounds not built ({exc}); stories work without them.")
+
+
+def seed_synonyms(session: Session) -> int:
+    """The interaction model's keyword synonyms into the store (skips ones that clash)."""
+    from db.store import add_synonym
+    from skill.package import keyword_synonyms
+
+    known = 0
+    for lemma, synonym in keyword_synonyms():
+        try:
+            with session.begin_nested():
+                add_synonym(session, lemma, synonym)
+            known += 1
+        except ValueError:
+            continue  # a plural of the keyword itself, or a keyword in its own right
+    return known
 
 
 @click.group("sounds")

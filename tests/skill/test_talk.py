@@ -125,3 +125,18 @@ def test_espeak_reads_our_ssml_and_the_sleepy_voice_is_slower() -> None:
     sleepy = speaker.wav(f"<speak>{delivery.story_part_ssml(paras, 0, 1)}</speak>")
     assert steady[:4] == sleepy[:4] == b"RIFF"
     assert len(sleepy) > len(steady) * 1.1  # slower speech and longer pauses: more audio
+
+
+def test_first_run_seeds_the_models_synonyms_for_every_channel(talk_env: Path) -> None:
+    from db import store
+    from db.engine import make_engine, session_factory
+
+    result = CliRunner().invoke(talk_command, [], input="\n")
+    assert result.exit_code == 0, result.output
+    engine = make_engine(f"sqlite:///{talk_env / 'bedtime.sqlite3'}")
+    try:
+        with session_factory(engine)() as session:
+            assert store.resolve_keyword(session, "bunny rabbit") == "bunny"
+            assert store.resolve_keyword(session, "spaceship") == "rocket"
+    finally:
+        engine.dispose()
