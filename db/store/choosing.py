@@ -119,26 +119,43 @@ def _matching(keyword_count: int) -> tuple[Select[Any], Any, Any]:
     return stmt, pair.story_id, pair.random_key
 
 
-def _within_length(stmt: Select[Any], story_id: Any, keyword_count: int) -> Select[Any]:
-    """Only stories of :min_words <= word_count < :max_words (a primary-key probe per candidate)."""
-    if keyword_count:
-        stmt = stmt.join(Story, Story.id == story_id)
-    return stmt.where(
-        Story.word_count >= bindparam("min_words"), Story.word_count < bindparam("max_words")
-    )
+#: With a length, this many unheard candidates (from the random point on) are checked for it:
+#: a bounded cost even when the catalogue has no story of that length at all.
+LENGTH_WINDOW = 64
 
 
 @functools.cache
 def _pick_statement(
     keyword_count: int, wrapped: bool, sample: int, banded: bool = False
 ) -> Select[Any]:
-    """Unheard matching stories from :start on the random_key index (or before it, wrapped)."""
+    """Unheard matching stories from :start on the random_key index (or before it, wrapped).
+
+    ``banded``: of the next :data:`LENGTH_WINDOW` candidates, those with :min_words <=
+    word_count < :max_words (one primary-key probe each), so a missing length costs 64 probes,
+    not a scan of every story with the keyword.
+    """
     stmt, story_id, key = _matching(keyword_count)
     stmt = stmt.where(_not_heard(story_id))
-    if banded:
-        stmt = _within_length(stmt, story_id, keyword_count)
     stmt = stmt.where(key < bindparam("start") if wrapped else key >= bindparam("start"))
-    return stmt.order_by(key).limit(sample)
+    if not banded:
+        return stmt.order_by(key).limit(sample)
+    window = (
+        stmt.with_only_columns(story_id.label("story_id"), key.label("pick_key"))
+        .order_by(key)
+        .limit(LENGTH_WINDOW)
+        .subquery("window")
+    )
+    lengths = aliased(Story, name="lengths")
+    return (
+        select(window.c.story_id)
+        .join(lengths, lengths.id == window.c.story_id)
+        .where(
+            lengths.word_count >= bindparam("min_words"),
+            lengths.word_count < bindparam("max_words"),
+        )
+        .order_by(window.c.pick_key)
+        .limit(sample)
+    )
 
 
 @functools.cache
