@@ -300,7 +300,7 @@ def explain_plans(engine: Engine) -> list[str]:
     lines = []
     with engine.connect() as connection:
         for count in (0, 1, 2):
-            stmt = _pick_statement(count, False, 8).params(
+            stmt = _pick_statement(count, 8, True).params(
                 **{k: v for k, v in params.items() if not k.startswith("k") or int(k[1]) < count}
             )
             sql = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))

@@ -8,6 +8,7 @@ into one actionable sentence instead of a driver traceback.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,10 @@ def _install_sqlite_hooks(engine: Engine, in_memory: bool) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front, so a read-then-write transaction waits
         # (busy_timeout) instead of failing with "database is locked" on upgrade under load.
-        # Connections marked READ_ONLY_OPTION (health checks) read a snapshot and never wait.
-        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
-        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        # Connections marked READ_ONLY_OPTION (health checks, a turn's read phase) send no BEGIN:
+        # in WAL mode each read then sees the latest commit and never takes or waits for a lock.
+        if not connection.get_execution_options().get(READ_ONLY_OPTION, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
@@ -97,7 +99,7 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
             "sqlite:////path/bedtime.sqlite3 or mysql+pymysql://user:pass@host/bedtime"
         ) from None
     shown = masked_url(parsed)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {}
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
@@ -106,7 +108,9 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         options["connect_args"] = {"timeout": 10}
     elif _is_mysql(parsed):
-        options["pool_recycle"] = 3600
+        # A connection is used by one request at a time: a gunicorn sync worker needs one, a
+        # threaded server a few; the overflow covers bursts without holding idle connections.
+        options.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_recycle=3600)
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     options.update(kwargs)
@@ -125,7 +129,40 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         raise DatabaseUnavailable(f"Database URL {shown} is not valid: {exc}") from None
     if backend == "sqlite":
         _install_sqlite_hooks(engine, in_memory)
+    elif "pool_pre_ping" not in kwargs:
+        _install_idle_ping(engine)
     return engine
+
+
+#: Connections kept per process (MySQL/MariaDB), and how many more a burst may open.
+POOL_SIZE = 4
+POOL_OVERFLOW = 8
+#: A pooled connection idle longer than this is pinged before use (the server may have gone).
+IDLE_PING_SECONDS = 30.0
+
+
+def _install_idle_ping(engine: Engine) -> None:
+    """Ping a pooled connection only when it sat idle, not on every checkout (pool_pre_ping).
+
+    A connection checked in moments ago is alive; pinging it would add a round trip to every
+    turn. One idle past IDLE_PING_SECONDS (a quiet night, a server restart) is pinged, and a
+    dead one is replaced before the request sees it (SQLAlchemy's DisconnectionError recipe).
+    """
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("checked_in_at")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.ping(reconnect=False)
+        except Exception as exc:  # the driver's "server has gone away", whichever it is
+            raise DisconnectionError(f"stale pooled connection: {exc}") from exc
 
 
 def check_database(engine: Engine) -> None:
@@ -147,6 +184,43 @@ def check_database(engine: Engine) -> None:
                 "the database exists (set BEDTIME_DATABASE_URL)"
             )
         raise DatabaseUnavailable(f"Cannot connect to database {shown}: {reason}; {fix}.") from None
+
+
+_READ_PHASE = "bedtime_read_phase"
+_WRITE_PHASE = "bedtime_write_phase"
+
+
+def begin_reading(session: Session) -> None:
+    """Start ``session`` in a read phase: on SQLite its reads take no lock (see begin_writing).
+
+    Only for a session bound to an Engine (a test's session joined to an outer transaction is
+    left as it is). MySQL/MariaDB need nothing: InnoDB's consistent reads take no locks, and the
+    whole turn stays one transaction there.
+    """
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite" and not session.in_transaction():
+        session.connection(execution_options={READ_ONLY_OPTION: True})
+        session.info[_READ_PHASE] = True
+
+
+def begin_writing(session: Session) -> None:
+    """End a read phase begun by :func:`begin_reading` and take SQLite's write lock now.
+
+    A deferred SQLite transaction that read first cannot always upgrade to a writer (it fails
+    at once with SQLITE_BUSY when another worker committed in between), so the read phase ran
+    without a transaction (autocommit reads) and the writes run in a short ``BEGIN IMMEDIATE``
+    transaction on the same connection, committed by the session. Idempotent.
+    """
+    if session.info.pop(_READ_PHASE, False):
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    session.info[_WRITE_PHASE] = True
+
+
+def is_writing(session: Session) -> bool:
+    """Whether :func:`begin_writing` was called: the session has work to commit."""
+    return bool(session.info.get(_WRITE_PHASE)) or bool(
+        session.new or session.dirty or session.deleted
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -347,17 +347,6 @@ class Listener(Base):
     updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
 
 
-class DevicePreference(Base):
-    """Switches a grown-up set on one Alexa device, keyed by a sha256 of its device id."""
-
-    __tablename__ = "device_preferences"
-    __table_args__ = (MYSQL_TABLE_OPTIONS,)
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
-
-
 class PlayHistory(Base):
     """Which listener heard which story when; drives "a story you have not heard yet"."""
 

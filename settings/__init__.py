@@ -28,6 +28,8 @@ VARIABLES = {
     "BEDTIME_REQUIRE_HUMAN_REVIEW": "serve generated stories only after a person approves them",
     "BEDTIME_AUTO_APPROVE_LIVE": "a live story that passed the gate joins the catalogue approved",
     "BEDTIME_LOG_LEVEL": "logging level (INFO, DEBUG, ...)",
+    "BEDTIME_PLAY_HISTORY_LIMIT": "plays remembered per listener (older ones are forgotten)",
+    "BEDTIME_KEYWORD_REFRESH_SECONDS": "how often a worker checks the keyword table for changes",
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
     "BEDTIME_SOUNDS_DIR": "folder of the sleep sounds (default: <data dir>/sounds)",
     "BEDTIME_PUBLIC_URL": "HTTPS base URL Alexa streams sleep sounds from (default: endpoint's)",
@@ -66,6 +68,19 @@ def env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name}={raw!r} is not a number.") from exc
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = env_text(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number.") from exc
+    if value < minimum:
+        raise ConfigurationError(f"{name}={raw!r} must be at least {minimum}.")
+    return value
 
 
 def default_data_dir() -> Path:
@@ -126,6 +141,10 @@ class Settings:
     # catalogue as pending for a person to approve, unless this is True.
     auto_approve_live: bool = False
     log_level: str = "INFO"
+    # Plays remembered per listener for "a story you have not heard"; older ones are trimmed.
+    play_history_limit: int = 1000
+    # Keywords and synonyms are cached per worker; a change elsewhere is seen within this time.
+    keyword_refresh_seconds: float = 2.0
     # Sleep sounds: where Alexa fetches them (None: not offered) and where their files are.
     public_url: str | None = None
     sounds_dir: Path = field(default_factory=default_sounds_dir)
@@ -142,6 +161,8 @@ class Settings:
             require_human_review=env_bool("BEDTIME_REQUIRE_HUMAN_REVIEW", False),
             auto_approve_live=env_bool("BEDTIME_AUTO_APPROVE_LIVE", False),
             log_level=(env_text("BEDTIME_LOG_LEVEL") or "INFO").upper(),
+            play_history_limit=env_int("BEDTIME_PLAY_HISTORY_LIMIT", 1000, minimum=1),
+            keyword_refresh_seconds=env_float("BEDTIME_KEYWORD_REFRESH_SECONDS", 2.0),
             public_url=public_url(),
         )
 
@@ -158,6 +179,7 @@ __all__ = [
     "endpoint_uri",
     "env_bool",
     "env_float",
+    "env_int",
     "env_text",
     "public_url",
 ]

@@ -65,8 +65,8 @@ def build_skill(
     builder.skill_id = settings.skill_id
     builder.add_global_request_interceptor(LocalizationInterceptor())
     builder.add_global_request_interceptor(RequestLoggingInterceptor())
-    builder.add_global_request_interceptor(ListenerStateLoadInterceptor())
-    builder.add_global_response_interceptor(ListenerStateSaveInterceptor())
+    builder.add_global_request_interceptor(ListenerStateLoadInterceptor(services))
+    builder.add_global_response_interceptor(ListenerStateSaveInterceptor(services))
     builder.add_global_response_interceptor(ResponseLoggingInterceptor())
     for handler in request_handlers(services):
         builder.add_request_handler(handler)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,11 +18,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db import store
+from db.engine import begin_writing
+from db.store.keyword_cache import KeywordCache
 from safety import requests as request_policy
 from skill import delivery, intents, phrasing
 from skill.i18n import Translator
 from skill.night import NightMixin
-from skill.preferences import Preferences
+from skill.preferences import Preferences, device_key, device_preferences_from
 from skill.ssml import PARAGRAPH_BREAK, Speech, split_story
 from skill.turns import (
     PENDING_GO_ON,
@@ -38,8 +41,11 @@ logger = logging.getLogger(__name__)
 
 #: "Two stories": at most this many in one go (a bedtime, not a marathon).
 MAX_STORIES_PER_REQUEST = 3
+#: Devices whose switches are remembered per listener (a household has a few Echos).
+MAX_DEVICES = 16
 
 CARD_MAX_CHARS = 900
+_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 TOPIC_SUGGESTIONS = 4
 
 
@@ -98,8 +104,10 @@ class ListenerState:
     length: str | None = None  # "short"/"medium"/"long" when the listener asked this session
     stories_left: int = 0  # "two stories": stories still to finish, the current one included
     finished_story: bool = False  # a story ended this session: goodnight gets the ritual
+    # persistent: a grown-up's switches per device ({sha256 of the device id: {switch: bool}})
+    device_preferences: dict[str, dict[str, bool]] = field(default_factory=dict)
 
-    PERSISTENT_KEYS = ("bookmark", "last_story_id", "last_keywords")
+    PERSISTENT_KEYS = ("bookmark", "last_story_id", "last_keywords", "devices")
 
     @classmethod
     def from_attributes(
@@ -111,6 +119,7 @@ class ListenerState:
             bookmark=Bookmark.from_dict(persistent.get("bookmark")),
             last_story_id=last_story if isinstance(last_story, int) else None,
             last_keywords=[str(k) for k in persistent.get("last_keywords") or []],
+            device_preferences=device_preferences_from(persistent.get("devices")),
             pending=session.get("pending") if isinstance(session.get("pending"), str) else None,
             offer_keywords=[str(k) for k in session.get("offer_keywords") or []],
             length=session.get("length") if session.get("length") in LENGTH_NAMES else None,
@@ -124,7 +133,16 @@ class ListenerState:
             data["bookmark"] = self.bookmark.to_dict()
         if self.last_story_id is not None:
             data["last_story_id"] = self.last_story_id
+        if self.device_preferences:
+            data["devices"] = {key: dict(value) for key, value in self.device_preferences.items()}
         return data
+
+    def remember_device(self, key: str, preferences: dict[str, bool]) -> None:
+        """Keep one device's switches; the most recently set :data:`MAX_DEVICES` are kept."""
+        self.device_preferences.pop(key, None)
+        self.device_preferences[key] = dict(preferences)
+        while len(self.device_preferences) > MAX_DEVICES:
+            self.device_preferences.pop(next(iter(self.device_preferences)))
 
     def session_attributes(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -189,12 +207,18 @@ class Conversation(NightMixin):
         rng: random.Random | None = None,
         fallback_locale: str = "en-US",
         auto_approve_live: bool = False,
+        listener: store.ListenerTurn | None = None,
+        keywords: KeywordCache | None = None,
         preferences: Preferences | None = None,
         sound_base_url: str | None = None,
         sounds: Sequence[str] = (),
         device_id: str | None = None,
     ) -> None:
+        """``listener`` collects this turn's plays for one write at its end (without it, each
+        play is written at once); ``keywords`` resolves keywords from memory."""
         self.session = session
+        self.listener = listener
+        self.keywords = keywords
         self.state = state
         self._ = translate
         self.request_locale = locale
@@ -210,19 +234,22 @@ class Conversation(NightMixin):
 
     @property
     def preferences(self) -> Preferences:
-        """This device's switches, read on first use only (most turns never need them)."""
+        """This device's switches (kept with the listener, so reading them costs no query)."""
         if self._preferences is None:
             stored = (
-                store.load_device_preferences(self.session, self.device_id)
+                self.state.device_preferences.get(device_key(self.device_id))
                 if self.device_id
-                else {}
+                else None
             )
             self._preferences = Preferences.from_dict(stored)
         return self._preferences
 
     @preferences.setter
     def preferences(self, value: Preferences) -> None:
+        """Switched by a grown-up: remembered for this device, written with the turn."""
         self._preferences = value
+        if self.device_id:
+            self.state.remember_device(device_key(self.device_id), value.to_dict())
 
     @property
     def locale(self) -> str:
@@ -230,13 +257,16 @@ class Conversation(NightMixin):
         default (an en-GB listener hears en-US stories rather than none)."""
         if self._story_locale is None:
             own = self.request_locale
-            has_own = own == self.fallback_locale or bool(
-                store.known_keywords(self.session, own, limit=1)
-            )
+            has_own = own == self.fallback_locale or bool(self._known_keywords(own, limit=1))
             self._story_locale = own if has_own else self.fallback_locale
         return self._story_locale
 
     # ----------------------------------------------------------------- keywords
+    def _known_keywords(self, locale: str, limit: int | None = None) -> list[str]:
+        if self.keywords is not None:
+            return self.keywords.known(self.session, locale, limit)
+        return store.known_keywords(self.session, locale, limit=limit)
+
     def resolve(self, spoken: Sequence[SpokenKeyword]) -> list[tuple[str, str]]:
         """(lemma, words to say) for each usable slot value, duplicates removed."""
         return [(match.lemma, said) for match, said in self._resolve(spoken)]
@@ -245,7 +275,11 @@ class Conversation(NightMixin):
         """The keywords of this turn, read from the store once and handed on to choosing."""
         texts = [value.canonical or value.said for value in spoken]
         resolved: list[tuple[store.KeywordMatch, str]] = []
-        for value, match in zip(spoken, store.resolve_keywords(self.session, texts), strict=True):
+        if self.keywords is not None:
+            matches = self.keywords.resolve(self.session, texts)
+        else:
+            matches = store.resolve_keywords(self.session, texts)
+        for value, match in zip(spoken, matches, strict=True):
             if match is not None and match.lemma not in [known.lemma for known, _ in resolved]:
                 resolved.append((match, value.said or value.canonical or match.lemma))
         return resolved
@@ -255,6 +289,7 @@ class Conversation(NightMixin):
         if not keywords:
             return
         try:
+            begin_writing(self.session)
             with self.session.begin_nested():
                 store.request_generation(self.session, list(keywords), self.locale)
         except Exception:
@@ -262,7 +297,7 @@ class Conversation(NightMixin):
 
     def _suggestions(self, exclude: Sequence[str] = ()) -> list[str]:
         known = request_policy.allowed_words(
-            k for k in store.known_keywords(self.session, self.locale, limit=20) if k not in exclude
+            k for k in self._known_keywords(self.locale, limit=20) if k not in exclude
         )
         rng = self.rng or random
         return rng.sample(known, k=min(TOPIC_SUGGESTIONS, len(known)))
@@ -416,7 +451,7 @@ class Conversation(NightMixin):
         parts = story_parts(story)
         part = min(max(part, 0), len(parts) - 1)
         if fresh and story.id >= 0 and self.state.listener_key:
-            store.record_play(self.session, self.state.listener_key, story.id, finished=False)
+            self._record_play(story.id, finished=False)
         speech = Speech()
         if intro:
             speech.say(intro).pause(PARAGRAPH_BREAK)
@@ -449,13 +484,19 @@ class Conversation(NightMixin):
             )
         # Last part: the story is finished.
         if record and story.id >= 0 and self.state.listener_key:
-            store.record_play(self.session, self.state.listener_key, story.id, finished=True)
+            self._record_play(story.id, finished=True)
         self.state.bookmark = None
         self.state.finished_story = True
         self.state.offer_keywords = kept
         self._say_the_end(speech, story.text)
         reply = Reply(speech, card_title=card_title, card_text=card_text, display=display)
         return self._after_story(reply)
+
+    def _record_play(self, story_id: int, finished: bool) -> None:
+        if self.listener is not None:
+            self.listener.record_play(story_id, finished)
+        elif self.state.listener_key:
+            store.record_play(self.session, self.state.listener_key, story_id, finished)
 
     def _say_the_end(self, speech: Speech, story_text: str) -> None:
         """Close the story, without a second "The end." when the story already says it."""
@@ -643,8 +684,11 @@ class Conversation(NightMixin):
                 draft.safety_verdict = str(getattr(story, "status", "approved"))[:200]
             if not self.auto_approve_live and draft.review_status == "approved":
                 draft.review_status = "pending"  # shared only once a person approves it
+            begin_writing(self.session)
             with self.session.begin_nested():
                 stored = store.add_story(self.session, draft)
+            if self.keywords is not None:
+                self.keywords.invalidate()  # its keywords are asked for next
         except Exception:
             logger.exception("Could not store the live story %r", getattr(story, "title", None))
             return None
@@ -655,7 +699,7 @@ class Conversation(NightMixin):
         self._queue_generation(keywords)
         speech = Speech().say(self._("new_story_queued", wanted=wanted))
         self.state.pending = PENDING_OFFER
-        if set(keywords) & set(store.known_keywords(self.session, self.locale)):
+        if set(keywords) & set(self._known_keywords(self.locale)):
             self.state.offer_keywords = keywords
             question = self._("new_story_offer_existing", topic=wanted)
         else:
@@ -698,6 +742,8 @@ class Conversation(NightMixin):
         return reply
 
 
-def _normalised_tail(text: str) -> str:
-    """Lower-case letters and spaces only, for comparing how a story ends."""
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+def _normalised_tail(text: str, length: int = 200) -> str:
+    """The last ``length`` characters, lower-case letters and spaces only, for comparing how a
+    story ends (only the tail: normalising a whole story on every turn costs more than a turn's
+    SQL)."""
+    return " ".join(_NOT_ALPHANUMERIC.sub(" ", text[-length:].lower()).split())

@@ -1,7 +1,9 @@
 """Request/response interceptors: localisation, logging, and listener state load/save.
 
 Handlers only read ``request_attributes["_"]`` (translator) and ``request_attributes["state"]``
-(ListenerState); loading and saving that state happens here, once per turn.
+(ListenerState). The turn's database session is opened here with one read of the listener
+(attributes, last play, history size) and closed here with at most one write transaction; the
+exception handler abandons it when the turn fails.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ask_sdk_model import Response
 from skill.conversation import ListenerState
 from skill.i18n import translator_for
 from skill.persistence import listener_key
-from skill.services import STATE_KEY, TRANSLATOR_KEY
+from skill.services import STATE_KEY, TRANSLATOR_KEY, TURN_KEY, SkillServices, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,8 @@ class LocalizationInterceptor(AbstractRequestInterceptor):
 
 class RequestLoggingInterceptor(AbstractRequestInterceptor):
     def process(self, handler_input: HandlerInput) -> None:
-        logger.info("request %s", json.dumps(request_context(handler_input)))
+        if logger.isEnabledFor(logging.INFO):  # the context is built only when it is logged
+            logger.info("request %s", json.dumps(request_context(handler_input)))
 
 
 class ResponseLoggingInterceptor(AbstractResponseInterceptor):
@@ -68,42 +71,49 @@ class ResponseLoggingInterceptor(AbstractResponseInterceptor):
 
 
 class ListenerStateLoadInterceptor(AbstractRequestInterceptor):
-    """Reads persistent + session attributes into a ListenerState for the handlers."""
+    """Opens the request's turn (one read of the listener) and builds its ListenerState."""
+
+    def __init__(self, services: SkillServices) -> None:
+        self.services = services
 
     def process(self, handler_input: HandlerInput) -> None:
+        if get_request_type(handler_input) == "SessionEndedRequest":
+            return  # nothing is said or remembered after the session ended
         manager = handler_input.attributes_manager
         key = listener_key(handler_input.request_envelope)
-        persistent = manager.persistent_attributes if key is not None else {}
+        turn = self.services.open_turn(handler_input, key)
+        persistent = turn.listener.attributes if turn.listener is not None else {}
         in_session = handler_input.request_envelope.session is not None
         session = (manager.session_attributes or {}) if in_session else {}
         state = ListenerState.from_attributes(key, persistent, session)
         manager.request_attributes[STATE_KEY] = state
-        manager.request_attributes[_SNAPSHOT_KEY] = json.dumps(
-            state.persistent_attributes(), sort_keys=True
-        )
+        manager.request_attributes[_SNAPSHOT_KEY] = state.persistent_attributes()
 
 
 class ListenerStateSaveInterceptor(AbstractResponseInterceptor):
-    """Writes the state back: session attributes always, the database only when it changed."""
+    """Writes the state back: session attributes always, the database once and only on change."""
+
+    def __init__(self, services: SkillServices) -> None:
+        self.services = services
 
     def process(self, handler_input: HandlerInput, response: Response | None) -> None:
         manager = handler_input.attributes_manager
         state: ListenerState | None = manager.request_attributes.get(STATE_KEY)
         if state is None:
+            self.services.finish_turn(handler_input, None)
             return
         if handler_input.request_envelope.session is not None:
             manager.session_attributes = state.session_attributes()
         persistent = state.persistent_attributes()
-        if state.listener_key is None:
-            return
-        if json.dumps(persistent, sort_keys=True) == manager.request_attributes.get(_SNAPSHOT_KEY):
-            return
-        # Keep keys this version does not know about (written by a newer one): lose no data.
-        merged = {
-            k: v
-            for k, v in manager.persistent_attributes.items()
-            if k not in ListenerState.PERSISTENT_KEYS
-        }
-        merged.update(persistent)
-        manager.persistent_attributes = merged
-        manager.save_persistent_attributes()
+        turn: Turn | None = manager.request_attributes.get(TURN_KEY)
+        merged = None
+        listener = turn.listener if turn is not None else None
+        if listener is not None and persistent != manager.request_attributes.get(_SNAPSHOT_KEY):
+            # Keep keys this version does not know about (written by a newer one): lose no data.
+            merged = {
+                k: v
+                for k, v in listener.attributes.items()
+                if k not in ListenerState.PERSISTENT_KEYS
+            }
+            merged.update(persistent)
+        self.services.finish_turn(handler_input, merged)

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from db import store
 from skill import delivery, sleep_sounds
 from skill.i18n import Translator
 from skill.preferences import FEATURES, Preferences
@@ -128,8 +127,7 @@ class NightMixin:
             )
         if self.device_id is None:
             return Reply(Speech().say(self._("preference_no_device")), end_session=True)
-        self.preferences = self.preferences.switched(feature, on)
-        store.save_device_preferences(self.session, self.device_id, self.preferences.to_dict())
+        self.preferences = self.preferences.switched(feature, on)  # kept with the listener
         key = "preference_on" if on else "preference_off"
         speech = Speech().say(self._(key, feature=self._(f"feature_{feature}")))
         return Reply(speech, end_session=True)

@@ -1,11 +1,13 @@
 """What a grown-up can switch off on one device: the sleepy voice, the goodnight ritual, sounds.
 
-Stored per device (a bedroom speaker and a kitchen screen differ), keyed by a hash of Alexa's
-device id, through :mod:`db.store.devices`. Everything is on until someone says "turn off …".
+Kept per device (a bedroom speaker and a kitchen screen differ), keyed by a sha256 of Alexa's
+device id, in the listener's persistent attributes: the turn reads those once anyway, so the
+switches cost no query of their own. Everything is on until someone says "turn off …".
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -38,3 +40,19 @@ class Preferences:
 
     def switched(self, feature: str, on: bool) -> Preferences:
         return replace(self, **{FEATURES[feature]: on})
+
+
+def device_key(device_id: str) -> str:
+    """sha256 hex of Alexa's device id: raw device ids are never stored."""
+    return hashlib.sha256(device_id.encode("utf-8")).hexdigest()
+
+
+def device_preferences_from(data: Any) -> dict[str, dict[str, bool]]:
+    """The stored per-device switches; anything malformed (another version's data) is dropped."""
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(key): Preferences.from_dict(value).to_dict()
+        for key, value in data.items()
+        if isinstance(value, dict)
+    }

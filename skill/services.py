@@ -2,6 +2,10 @@
 
 Handlers receive a :class:`SkillServices` at build time instead of reaching for globals, so tests
 can build a skill on a temporary SQLite file and a fake storyteller.
+
+Each request is one :class:`Turn`: one database session, opened by the state interceptor, that
+reads the listener once, serves the handler's reads, and writes what changed once at the end
+(see skill/interceptors.py); a turn that changed nothing commits nothing.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ask_sdk_core.handler_input import HandlerInput
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from db import store
+from db.engine import begin_reading, begin_writing, is_writing
+from db.store.keyword_cache import KeywordCache
 from settings import Settings
 from skill import sleep_sounds
 from skill.conversation import Conversation, ListenerState
@@ -28,12 +35,43 @@ logger = logging.getLogger(__name__)
 
 STATE_KEY = "state"
 TRANSLATOR_KEY = "_"
+TURN_KEY = "_turn"
 
 
 class Storyteller(Protocol):
     """generator.live.LiveStoryteller's shape, as the skill uses it."""
 
     def tell(self, keywords: Sequence[str], timeout_s: float) -> Any: ...
+
+
+@dataclass
+class Turn:
+    """One request's database work: its session and the listener as read at the start."""
+
+    session: Session
+    listener: store.ListenerTurn | None = None
+
+    def finish(self, persistent: dict[str, Any] | None, history_limit: int) -> None:
+        """Write what the turn changed in one short transaction, commit once, close.
+
+        ``persistent``: the listener's attributes as they should now be (None: unchanged).
+        """
+        try:
+            listener = self.listener
+            if listener is not None and persistent is not None:
+                listener.set_attributes(persistent)
+            if listener is not None and listener.changed:
+                begin_writing(self.session)
+                listener.write(self.session, history_limit)
+            if is_writing(self.session):
+                self.session.commit()
+        finally:
+            self.session.close()
+
+    def abandon(self) -> None:
+        """The turn failed: nothing it did is kept."""
+        self.session.rollback()
+        self.session.close()
 
 
 @dataclass
@@ -47,6 +85,11 @@ class SkillServices:
     storyteller: Storyteller | None = None
     _storyteller_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    keywords: KeywordCache | None = None
+
+    def __post_init__(self) -> None:
+        if self.keywords is None:
+            self.keywords = KeywordCache(self.settings.keyword_refresh_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SkillServices:
@@ -110,26 +153,56 @@ class SkillServices:
             logger.exception("Live story about %s failed", keywords)
             return None
 
+    # ----------------------------------------------------------------- turns
+    def open_turn(self, handler_input: HandlerInput, listener_key: str | None) -> Turn:
+        """Start the request's turn: a session in its read phase and the listener, read once."""
+        session = self.session_factory()
+        try:
+            begin_reading(session)
+            listener = store.open_listener(session, listener_key) if listener_key else None
+        except Exception:
+            session.close()
+            raise
+        turn = Turn(session, listener)
+        handler_input.attributes_manager.request_attributes[TURN_KEY] = turn
+        return turn
+
+    def finish_turn(self, handler_input: HandlerInput, persistent: dict[str, Any] | None) -> None:
+        """Write and commit the turn (see :meth:`Turn.finish`); nothing if none was opened."""
+        turn = handler_input.attributes_manager.request_attributes.pop(TURN_KEY, None)
+        if turn is not None:
+            cast(Turn, turn).finish(persistent, self.settings.play_history_limit)
+
+    @staticmethod
+    def abandon_turn(handler_input: HandlerInput) -> None:
+        """Roll back and close the turn's session after a failure (nothing half-saved)."""
+        turn = handler_input.attributes_manager.request_attributes.pop(TURN_KEY, None)
+        if turn is not None:
+            cast(Turn, turn).abandon()
+
     @contextmanager
     def conversation(self, handler_input: HandlerInput) -> Iterator[Conversation]:
-        """A Conversation for this turn in one DB transaction (committed when the turn succeeds)."""
+        """A Conversation on this turn's session; the turn writes and commits at its end."""
         attributes = handler_input.attributes_manager.request_attributes
         state: ListenerState = attributes[STATE_KEY]
+        turn: Turn | None = attributes.get(TURN_KEY)
+        if turn is None:
+            turn = self.open_turn(handler_input, None)
         locale = handler_input.request_envelope.request.locale or self.settings.default_locale
-        with self.session_factory() as session:
-            yield Conversation(
-                session,
-                state,
-                attributes[TRANSLATOR_KEY],
-                locale,
-                rng=self.rng,
-                fallback_locale=self.settings.default_locale,
-                auto_approve_live=self.settings.auto_approve_live,
-                sound_base_url=self.settings.public_url,
-                sounds=self.sleep_sounds(),
-                device_id=device_id(handler_input),
-            )
-            session.commit()
+        yield Conversation(
+            turn.session,
+            state,
+            attributes[TRANSLATOR_KEY],
+            locale,
+            rng=self.rng,
+            fallback_locale=self.settings.default_locale,
+            auto_approve_live=self.settings.auto_approve_live,
+            listener=turn.listener,
+            keywords=self.keywords,
+            sound_base_url=self.settings.public_url,
+            sounds=self.sleep_sounds(),
+            device_id=device_id(handler_input),
+        )
 
     def sleep_sounds(self) -> list[str]:
         """Sounds we can stream: a public URL is set and the file was built."""

@@ -7,7 +7,6 @@ One module per part of the store, one import surface (``from db.store import cho
 * :mod:`db.store.stories` adds, reviews and reads stories;
 * :mod:`db.store.choosing` picks a story for a listener with index range scans only;
 * :mod:`db.store.listeners` keeps hashed listeners' attributes and play history;
-* :mod:`db.store.devices` keeps per-device preferences under hashed device ids;
 * :mod:`db.store.queue` records demand for stories we lack and hands it to generator workers;
 * :mod:`db.store.reviews` keeps every safety verdict on a story and runs the gate (``safety``)
   before approved-looking imports, approvals and catalogue rechecks.
@@ -32,7 +31,6 @@ from db.store.choosing import (
     StoryChoice,
     choose_story,
 )
-from db.store.devices import hash_device_id, load_device_preferences, save_device_preferences
 from db.store.keywords import (
     KeywordMatch,
     add_synonym,
@@ -42,9 +40,11 @@ from db.store.keywords import (
     resolve_keywords,
 )
 from db.store.listeners import (
+    ListenerTurn,
     delete_listener,
     hash_listener_id,
     load_listener_attributes,
+    open_listener,
     record_play,
     save_listener_attributes,
 )
@@ -86,6 +86,7 @@ __all__ = [
     "SUGGESTION_COUNT",
     "FlaggedStory",
     "KeywordMatch",
+    "ListenerTurn",
     "Match",
     "RecheckReport",
     "StoryChoice",
@@ -101,14 +102,13 @@ __all__ = [
     "delete_listener",
     "gate_drafts",
     "get_story",
-    "hash_device_id",
     "hash_listener_id",
     "iter_stories",
     "keyword_catalogue",
     "known_keywords",
     "list_stories",
-    "load_device_preferences",
     "load_listener_attributes",
+    "open_listener",
     "pending_generation_count",
     "recheck_stories",
     "record_play",
@@ -119,6 +119,5 @@ __all__ = [
     "resolve_keywords",
     "review_story",
     "reviews_of",
-    "save_device_preferences",
     "save_listener_attributes",
 ]

@@ -17,11 +17,15 @@ from typing import Any, Literal
 from sqlalchemy import (
     Connection,
     Select,
+    and_,
     bindparam,
+    case,
     exists,
     func,
+    literal,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -47,6 +51,9 @@ PICK_SAMPLE = 8
 
 SUGGESTION_COUNT = 3
 
+#: Shared when the caller brings no generator (seeding a new one costs more than a pick).
+_RANDOM = random.Random()
+
 
 Match = Literal["unheard", "heard", "partial", "none"]
 
@@ -58,6 +65,9 @@ LENGTH_BANDS: dict[str, tuple[int, int]] = {
     "long": (420, 1_000_000_000),
 }
 DEFAULT_LENGTH = "medium"
+#: With a length, this many unheard candidates (from the random point on) are checked for it:
+#: a bounded cost even when the catalogue has no story of that length at all.
+LENGTH_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -81,28 +91,29 @@ def _not_heard(story_id: Any) -> Any:
     )
 
 
-def _matching(keyword_count: int) -> tuple[Select[Any], Any, Any]:
+def _matching(keyword_count: int, name: str = "driver") -> tuple[Select[Any], Any, Any]:
     """SELECT story ids of approved stories in :locale having keywords :k0, :k1, ...
 
     0 keywords: the stories index. 1: :k0's range of ix_story_keywords_pick. 2 or more: the
     pair (:k0, :k1) (lemma order) in ix_story_keyword_pairs_pick, so even keywords that rarely
     meet cost one range scan; any further keyword is a primary-key probe of story_keywords.
-    Returns (stmt, story id column, random_key column).
+    Returns (stmt, story id column, random_key column); ``name`` names the driving table.
     """
     if keyword_count == 0:
-        stmt = select(Story.id).where(
-            Story.review_status == _approved, Story.locale == bindparam("locale")
+        story = aliased(Story, name=name)
+        stmt = select(story.id).where(
+            story.review_status == _approved, story.locale == bindparam("locale")
         )
-        return stmt, Story.id, Story.random_key
+        return stmt, story.id, story.random_key
     if keyword_count == 1:
-        single = aliased(StoryKeyword, name="driver")
+        single = aliased(StoryKeyword, name=name)
         stmt = select(single.story_id).where(
             single.keyword_id == bindparam("k0"),
             single.locale == bindparam("locale"),
             single.approved == true(),
         )
         return stmt, single.story_id, single.random_key
-    pair = aliased(StoryKeywordPair, name="driver")
+    pair = aliased(StoryKeywordPair, name=name)
     stmt = select(pair.story_id).where(
         pair.first_keyword_id == bindparam("k0"),
         pair.second_keyword_id == bindparam("k1"),
@@ -110,7 +121,7 @@ def _matching(keyword_count: int) -> tuple[Select[Any], Any, Any]:
         pair.approved == true(),
     )
     for index in range(2, keyword_count):
-        other = aliased(StoryKeyword, name=f"other{index}")
+        other = aliased(StoryKeyword, name=f"{name}_other{index}")
         stmt = stmt.where(
             exists().where(
                 other.story_id == pair.story_id, other.keyword_id == bindparam(f"k{index}")
@@ -119,43 +130,89 @@ def _matching(keyword_count: int) -> tuple[Select[Any], Any, Any]:
     return stmt, pair.story_id, pair.random_key
 
 
-#: With a length, this many unheard candidates (from the random point on) are checked for it:
-#: a bounded cost even when the catalogue has no story of that length at all.
-LENGTH_WINDOW = 64
+def _lemmas_of(story_id: Any) -> Any:
+    """The story's keywords as one comma-separated string (normalised lemmas have no commas)."""
+    return (
+        select(func.group_concat(Keyword.lemma))
+        .select_from(StoryKeyword)
+        .join(Keyword, Keyword.id == StoryKeyword.keyword_id)
+        .where(StoryKeyword.story_id == story_id)
+        .scalar_subquery()
+    )
+
+
+def _unheard(keyword_count: int, name: str) -> tuple[Select[Any], Any, Any]:
+    stmt, story_id, key = _matching(keyword_count, name)
+    return stmt.where(_not_heard(story_id)), story_id, key
+
+
+def _length_first(stmt: Select[Any], key: Any, lap: int, sample: int, name: str) -> Select[Any]:
+    """Of the next :data:`LENGTH_WINDOW` candidates, ``sample`` with those of :min_words <=
+    word_count < :max_words first, flagged ``fits``: one primary-key probe each, so a length no
+    story has costs 64 probes (not a scan of the keyword's stories) and no second statement."""
+    window = stmt.add_columns(key.label("random_key")).limit(LENGTH_WINDOW).subquery(name)
+    lengths = aliased(Story, name=f"{name}_lengths")
+    story_id = window.c[0]
+    fits = case(
+        (
+            and_(
+                lengths.word_count >= bindparam("min_words"),
+                lengths.word_count < bindparam("max_words"),
+            ),
+            1,
+        ),
+        else_=0,
+    ).label("fits")
+    return (
+        select(story_id, window.c.random_key, literal(lap).label("lap"), fits)
+        .join(lengths, lengths.id == story_id)
+        .order_by(fits.desc(), window.c.random_key)
+        .limit(sample)
+    )
 
 
 @functools.cache
 def _pick_statement(
-    keyword_count: int, wrapped: bool, sample: int, banded: bool = False
+    keyword_count: int, sample: int, with_story: bool = False, banded: bool = False
 ) -> Select[Any]:
-    """Unheard matching stories from :start on the random_key index (or before it, wrapped).
+    """Up to ``sample`` unheard matching stories from :start on the random_key index.
 
-    ``banded``: of the next :data:`LENGTH_WINDOW` candidates, those with :min_words <=
-    word_count < :max_words (one primary-key probe each), so a missing length costs 64 probes,
-    not a scan of every story with the keyword.
+    One statement, two range scans: ``random_key >= :start ORDER BY random_key LIMIT sample``
+    and, only when that finds nothing (a NOT EXISTS probe of the same range), the wrap-around
+    ``random_key < :start``. ``with_story`` also reads each candidate's title, text, locale and
+    keywords (primary-key probes of the few rows returned), so a turn needs no second round trip
+    for the story it picks. ``banded`` reads both laps, puts stories of the asked length first
+    in each and adds their ``fits`` flag as the last column (:func:`_length_first`). Rows come
+    in random_key order, the wrap-around after.
     """
-    stmt, story_id, key = _matching(keyword_count)
-    stmt = stmt.where(_not_heard(story_id))
-    stmt = stmt.where(key < bindparam("start") if wrapped else key >= bindparam("start"))
-    if not banded:
-        return stmt.order_by(key).limit(sample)
-    window = (
-        stmt.with_only_columns(story_id.label("story_id"), key.label("pick_key"))
-        .order_by(key)
-        .limit(LENGTH_WINDOW)
-        .subquery("window")
-    )
-    lengths = aliased(Story, name="lengths")
-    return (
-        select(window.c.story_id)
-        .join(lengths, lengths.id == window.c.story_id)
-        .where(
-            lengths.word_count >= bindparam("min_words"),
-            lengths.word_count < bindparam("max_words"),
-        )
-        .order_by(window.c.pick_key)
-        .limit(sample)
-    )
+    start = bindparam("start")
+    ahead, _, ahead_key = _unheard(keyword_count, "ahead")
+    ahead = ahead.where(ahead_key >= start).order_by(ahead_key)
+    probe, _, probe_key = _unheard(keyword_count, "probe")
+    behind, _, behind_key = _unheard(keyword_count, "behind")
+    if banded:  # both laps always: a story of the asked length may lie behind the random point
+        behind = behind.where(behind_key < start).order_by(behind_key)
+    else:
+        behind = behind.where(behind_key < start, ~probe.where(probe_key >= start).exists())
+        behind = behind.order_by(behind_key)
+    if banded:
+        ahead = _length_first(ahead, ahead_key, 0, sample, "ahead_window")
+        behind = _length_first(behind, behind_key, 1, sample, "behind_window")
+    else:
+        ahead = ahead.limit(sample)
+        ahead = ahead.add_columns(ahead_key.label("random_key"), literal(0).label("lap"))
+        behind = behind.limit(sample)
+        behind = behind.add_columns(behind_key.label("random_key"), literal(1).label("lap"))
+    first, second = ahead.subquery("ahead_pick"), behind.subquery("behind_pick")
+    picked = union_all(select(*first.c), select(*second.c)).subquery("pick")
+    story_id = picked.c[0]
+    stmt = select(story_id)
+    if with_story:
+        stmt = stmt.add_columns(Story.title, Story.text, Story.locale, _lemmas_of(story_id))
+        stmt = stmt.join(Story, Story.id == story_id)
+    if banded:
+        stmt = stmt.add_columns(picked.c.fits)
+    return stmt.order_by(picked.c.lap, picked.c.random_key)
 
 
 @functools.cache
@@ -205,24 +262,21 @@ def _pick_random(
     listener_key: str,
     rng: random.Random,
     sample: int = PICK_SAMPLE,
+    with_story: bool = False,
     band: tuple[int, int] | None = None,
-) -> list[int]:
-    """Up to ``sample`` unheard matching story ids from a random point of the random_key index.
+) -> list[Any]:
+    """Up to ``sample`` unheard matching stories from a random point of the random_key index.
 
-    One range scan ``random_key >= r ORDER BY random_key LIMIT sample``; only when it finds
-    nothing, a second one wraps around (``< r``). Callers choose among the ids returned. With a
-    word-count ``band`` each candidate's length is checked by primary key as the scan goes.
+    One statement (see :func:`_pick_statement`); callers choose among the rows returned:
+    ``(story_id,)``, or ``(story_id, title, text, locale, lemmas)`` ``with_story``; with a
+    word-count ``band``, stories of that length first and a last ``fits`` column.
     """
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(keyword_ids)}
     params.update(locale=locale, listener=listener_key, start=rng.randrange(RANDOM_KEY_SPACE))
     if band is not None:
         params.update(min_words=band[0], max_words=band[1])
-    count = len(keyword_ids)
-    banded = band is not None
-    ids = list(connection.scalars(_pick_statement(count, False, sample, banded), params))
-    if not ids:
-        ids = list(connection.scalars(_pick_statement(count, True, sample, banded), params))
-    return ids
+    statement = _pick_statement(len(keyword_ids), sample, with_story, band is not None)
+    return connection.execute(statement, params).all()
 
 
 def _find(
@@ -232,26 +286,28 @@ def _find(
     listener_key: str,
     rng: random.Random,
     band: tuple[int, int] | None = None,
-) -> tuple[int | None, bool, bool]:
-    """(story id, heard before?, of the asked length?) for stories having all ``keywords``.
+) -> tuple[int | None, bool, Any, bool]:
+    """(story id, heard before?, its row when already read, of the asked length?) for stories
+    having all ``keywords``.
 
     Unheard of the asked length first, then unheard of any length (a new story beats the right
     length), then the one heard longest ago.
     """
     ordered = _lookup_order(keywords)
-    if band is not None:
-        fresh = _pick_random(connection, ordered, locale, listener_key, rng, band=band)
-        if fresh:
-            return rng.choice(fresh), False, True
-    fresh = _pick_random(connection, ordered, locale, listener_key, rng)
+    fresh = _pick_random(connection, ordered, locale, listener_key, rng, with_story=True, band=band)
     if fresh:
-        return rng.choice(fresh), False, band is None
+        if band is None:
+            row = rng.choice(fresh)
+            return row[0], False, row, True
+        fitting = [row for row in fresh if row[-1]]
+        row = rng.choice(fitting or fresh)
+        return row[0], False, tuple(row)[:-1], bool(fitting)
     if not listener_key:
-        return None, False, True
+        return None, False, None, True
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(ordered)}
     params.update(locale=locale, listener=listener_key)
     oldest = connection.scalar(_longest_ago_statement(len(ordered)), params)
-    return oldest, True, band is None
+    return oldest, True, None, band is None
 
 
 def _suggestions(
@@ -261,7 +317,7 @@ def _suggestions(
 
     Bounded cost at any catalogue size, unlike counting every keyword.
     """
-    ids = _pick_random(connection, [], locale, "", rng)
+    ids = [row[0] for row in _pick_random(connection, [], locale, "", rng)]
     if not ids:
         return []
     lemmas = connection.scalars(_STORY_LEMMAS_STATEMENT, {"ids": ids}).all()
@@ -292,7 +348,7 @@ def choose_story(
     among equals. Every query is an index range scan or primary-key probe, so the cost does not
     grow with the catalogue (bench/bench_choose_story.py): typically 2-3 queries.
     """
-    rng = rng or random.Random()
+    rng = rng or _RANDOM
     listener_key = _listener_key(listener_id) if listener_id else ""
     connection = session.connection()
     if all(isinstance(keyword, KeywordMatch) for keyword in keywords):
@@ -308,22 +364,23 @@ def choose_story(
 
     band = LENGTH_BANDS.get(length) if length else None
     if len(known) == len(lemmas):
-        story_id, was_heard, fits = _find(connection, known, locale, listener_key, rng, band)
+        story_id, was_heard, row, fits = _find(connection, known, locale, listener_key, rng, band)
         if story_id is not None:
-            return _choice(connection, story_id, "heard" if was_heard else "unheard", fits)
+            match: Match = "heard" if was_heard else "unheard"
+            return _choice(connection, story_id, match, row, fits)
 
     if lemmas and (len(lemmas) > 1 or len(known) < len(lemmas)):
         # Best partial match: any single requested keyword we have stories for, unheard first.
         partial_heard: int | None = None
         for keyword in rng.sample(known, len(known)):
-            story_id, was_heard, fits = _find(
+            story_id, was_heard, row, fits = _find(
                 connection, [keyword], locale, listener_key, rng, band
             )
             if story_id is not None and not was_heard:
-                return _choice(connection, story_id, "partial", fits)
+                return _choice(connection, story_id, "partial", row, fits)
             partial_heard = partial_heard or story_id
         if partial_heard is not None:
-            return _choice(connection, partial_heard, "partial", band is None)
+            return _choice(connection, partial_heard, "partial", None, band is None)
 
     log.info("no story for %s in %s; suggesting others", lemmas, locale)
     return StoryChoice(
@@ -332,9 +389,18 @@ def choose_story(
 
 
 def _choice(
-    connection: Connection, story_id: int, match: Match, length_matched: bool = True
+    connection: Connection,
+    story_id: int,
+    match: Match,
+    row: Any = None,
+    length_matched: bool = True,
 ) -> StoryChoice:
-    """The chosen story and its keywords in one round trip (one row per keyword)."""
+    """The chosen story: from the pick's ``row`` when it read it, else one round trip."""
+    if row is not None:
+        _, title, body, locale, joined = row
+        lemmas = tuple(sorted(set(joined.split(",")))) if joined else ()
+        view = StoryView(id=story_id, title=title, text=body, keywords=lemmas, locale=locale)
+        return StoryChoice(story=view, match=match, length_matched=length_matched)
     rows = connection.execute(_STORY_STATEMENT, {"story_id": story_id}).all()
     title, body, locale = rows[0][:3]
     lemmas = tuple(sorted(row[3] for row in rows if row[3] is not None))

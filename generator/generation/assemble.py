@@ -167,11 +167,12 @@ def keyword_pattern(forms: Sequence[str] | frozenset[str] | set[str]) -> re.Patt
 
 def keyword_in_text(keyword: str, text: str) -> bool:
     """Final inclusion check used by assembly, benches and tests (same rule as the guide)."""
-    return _keyword_regex(keyword).search(text + " ") is not None
+    return keyword_regex(keyword).search(text + " ") is not None
 
 
 @lru_cache(maxsize=4096)
-def _keyword_regex(keyword: str) -> re.Pattern[str]:
+def keyword_regex(keyword: str) -> re.Pattern[str]:
+    """Any inflection of the keyword as a whole word; shared by assembly and the judge."""
     return keyword_pattern(keyword_surface_forms(" ".join(keyword.lower().split())))
 
 
@@ -267,7 +268,8 @@ _CONTRACTION_RE = re.compile(r"(n't|'s|'re|'ll|'ve|'d|'m)$")
 
 
 @lru_cache(maxsize=65536)
-def _known_word(word: str) -> bool:
+def known_word(word: str) -> bool:
+    """A function word or one lemminflect can lemmatise: the shared notion of "English"."""
     if word in _FUNCTION_WORDS:
         return True
     base = _CONTRACTION_RE.sub("", word)
@@ -289,7 +291,7 @@ def unknown_word_ratio(text: str) -> float:
     ]
     if not words:
         return 0.0
-    return sum(not _known_word(w) for w in words) / len(words)
+    return sum(not known_word(w) for w in words) / len(words)
 
 
 def quality_problem(metrics: dict[str, Any], config: StoryConfig) -> str | None:

@@ -103,6 +103,57 @@ def finetune_command(ctx: click.Context, base_dir: str) -> None:
     main([base_dir, *ctx.args])
 
 
+@storyteller_group.command("rejudge")
+@click.argument("stories", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--passing-to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the stories that pass, unchanged, to this JSONL.",
+)
+@click.option("--min-words", default=0, show_default=True)
+@click.option("--max-words", default=10**6, show_default=True)
+def rejudge_command(stories: Path, passing_to: Path | None, min_words: int, max_words: int) -> None:
+    """Re-apply the judge's rules to stored stories (JSONL: title, text, keywords).
+
+    One line per story (`ok` or `rejected: problems`), then a summary; use it after the rules
+    change to refilter a catalogue before shipping it.
+    """
+    import json
+    from collections import Counter
+
+    from generator.storyteller.quality import judge_stored
+
+    passing: list[str] = []
+    problems: Counter[str] = Counter()
+    lines = [line for line in stories.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for number, line in enumerate(lines, 1):
+        try:
+            story = json.loads(line)
+            judged = judge_stored(
+                story["title"],
+                story["text"],
+                story.get("keywords", []),
+                min_words=min_words,
+                max_words=max_words,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            click.echo(f"{number}: unreadable line ({exc})")
+            problems["unreadable line"] += 1
+            continue
+        if judged.accepted:
+            passing.append(line)
+            click.echo(f"{number}: ok")
+        else:
+            click.echo(f"{number}: rejected: {'; '.join(judged.problems)}")
+            problems.update(p.split(":")[0].split(" (")[0] for p in judged.problems)
+    click.echo(f"{len(passing)} of {len(lines)} pass")
+    for problem, count in problems.most_common():
+        click.echo(f"  {count}x {problem}")
+    if passing_to:
+        passing_to.write_text("".join(f"{line}\n" for line in passing), encoding="utf-8")
+        click.echo(f"wrote {len(passing)} stories to {passing_to}")
+
+
 @storyteller_group.command("tell")
 @click.argument("keywords", nargs=-1, required=True)
 @click.option("--model", "model_dir", default="storyteller", show_default=True)

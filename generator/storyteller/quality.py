@@ -2,7 +2,8 @@
 
 Torch-free so the rules are unit-tested on plain strings. Hard rules (any one rejects):
 every keyword appears (any inflection) in a sensible noun role in the story itself, no made-up
-words (lemminflect's English lexicon, names excepted), no repeated sentences, a proper ending
+words (lemminflect's English lexicon, names excepted), character names that keep their spelling
+(names.py), no repeated sentences, a proper ending
 (the model stopped by itself on a full sentence), a length inside the request's range, and the
 safety gate. Among accepted candidates the best is the one the model itself finds most fluent
 (mean log-probability per token), nudged by keyword mentions and lexical variety.
@@ -15,8 +16,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
+from generator.storyteller.names import name_drift
 from generator.storyteller.prompts import parse_reply
 
 _SENTENCE_RE = re.compile(r"[^.!?]+[.!?]+[\"'\u201d\u2019)]*")
@@ -78,22 +81,22 @@ _SUFFIXES = ("'s", "s", "es", "ed", "d", "ing", "ly", "er", "est", "ies")
 def is_english_word(word: str) -> bool:
     """In the word list or lemminflect's lexicon, inflected, or a compound of two such words
     ("treehouse", "birdsong") - but not a broken or invented one ("bookshel", "scoting")."""
-    from generator.generation.assemble import _known_word
+    from generator.generation.assemble import known_word
 
     lexicon = _lexicon()
-    if word in lexicon or _known_word(word):
+    if word in lexicon or known_word(word):
         return True
     for suffix in _SUFFIXES:
         stem = word[: -len(suffix)]
         if not word.endswith(suffix) or len(stem) < 3:
             continue
-        if _known_word(stem) or (suffix == "ies" and _known_word(stem + "y")):
+        if known_word(stem) or (suffix == "ies" and known_word(stem + "y")):
             return True
         if len(stem) >= 5 and stem in lexicon:
             return True
     # Compounds of two common words (lemminflect knows both): "treehouse", "mealworms".
     return any(
-        _known_word(word[:i]) and (_known_word(word[i:]) or _known_word(word[i:].rstrip("s")))
+        known_word(word[:i]) and (known_word(word[i:]) or known_word(word[i:].rstrip("s")))
         for i in range(3, len(word) - 2)
     )
 
@@ -112,9 +115,9 @@ def made_up_words(text: str) -> list[str]:
 
 def keyword_mentions(keyword: str, text: str) -> list[int]:
     """Start offsets of every mention of ``keyword`` in any inflection."""
-    from generator.generation.assemble import _keyword_regex
+    from generator.generation.assemble import keyword_regex
 
-    pattern = _keyword_regex(" ".join(keyword.lower().split()))
+    pattern = keyword_regex(" ".join(keyword.lower().split()))
     return [match.start() for match in pattern.finditer(text + " ")]
 
 
@@ -140,6 +143,25 @@ def _named_after_itself(keyword: str, text: str) -> bool:
     return re.search(rf"\b(?:named|called)\s+(?:{forms})\b", text) is not None
 
 
+_CREDIT_RE = re.compile(r"\bby\s+(?!the\b)[A-Z]|[\"\u201c\u201d]|\b(?i:series)\b")
+
+
+def title_problems(title: str) -> list[str]:
+    """A title a parent would read out: short, no author credit or quote marks ("The Apple
+    by Sarah B.", 'The Pancake" by ...'), no stutter ("Story Story"), no made-up words."""
+    words = title.split()
+    problems = []
+    if len(words) > 12:
+        problems.append("title too long")
+    if _CREDIT_RE.search(title):
+        problems.append("title credits an author or a series")
+    if any(a.lower() == b.lower() for a, b in pairwise(words)):
+        problems.append("title repeats a word")
+    if made_up_words(title.lower()):
+        problems.append(f"made-up words in the title: {', '.join(made_up_words(title.lower()))}")
+    return problems
+
+
 def judge(
     candidate: Candidate,
     keywords: Sequence[str],
@@ -158,12 +180,14 @@ def judge(
     metrics = quality_metrics(text)
     invented = made_up_words(text)
     repeats = repeated_sentences(text)
+    drift = name_drift(text)
     mentions = {k: len(keyword_mentions(k, text)) for k in keywords}
     metrics.update(
         finished=candidate.finished,
         cut=was_cut,
         made_up_words=invented[:10],
         repeated_sentences=repeats,
+        name_drift=drift[:5],
         keyword_mentions=mentions,
         keywords_missing=[k for k, n in mentions.items() if n == 0],
         mean_logprob=candidate.mean_logprob,
@@ -183,14 +207,16 @@ def judge(
         problems.append(f"keyword used as a lower-case name: {', '.join(misnamed)}")
     if len(invented) > max_made_up:
         problems.append(f"made-up words: {', '.join(sorted(set(invented))[:5])}")
+    if drift:
+        problems.append(f"names drift: {', '.join(drift[:3])}")
     if repeats:
         problems.append(f"repeats itself ({repeats} repeated sentences)")
     if metrics["repetition_ratio"] > 0.08:
         problems.append(f"repetitive (repeated 4-grams {metrics['repetition_ratio']:.2f})")
     if not parsed.title:
         problems.append("no title")
-    elif len(parsed.title.split()) > 12:
-        problems.append("title too long")
+    else:
+        problems.extend(title_problems(parsed.title))
     verdict = check_story(parsed.title or "", text)
     if not verdict.ok:
         problems.append(str(verdict.reason))
@@ -199,6 +225,18 @@ def judge(
     score += 0.05 * min(3, sum(min(n, 3) for n in mentions.values()))
     score += 0.5 * metrics["distinct_2"]
     return Judgement(parsed.title, text, problems, score, metrics)
+
+
+def judge_stored(
+    title: str, text: str, keywords: Sequence[str], *, min_words: int = 0, max_words: int = 10**6
+) -> Judgement:
+    """Re-apply today's rules to a story written earlier (after the rules change)."""
+    return judge(
+        Candidate(f"Title: {title}\n\n{text}", finished=True),
+        keywords,
+        min_words=min_words,
+        max_words=max_words,
+    )
 
 
 def best_of(judgements: Sequence[Judgement]) -> Judgement:

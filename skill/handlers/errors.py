@@ -11,7 +11,7 @@ from ask_sdk_model import Response
 
 from skill.i18n import translator_for
 from skill.interceptors import request_context
-from skill.services import TRANSLATOR_KEY
+from skill.services import TRANSLATOR_KEY, SkillServices
 from skill.ssml import escape
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,10 @@ class CatchAllExceptionHandler(AbstractExceptionHandler):
         return True
 
     def handle(self, handler_input: HandlerInput, exception: Exception) -> Response:
+        try:
+            SkillServices.abandon_turn(handler_input)
+        except Exception:  # a broken connection cannot be rolled back; it is discarded anyway
+            logger.warning("Could not roll back the failed turn", exc_info=True)
         try:
             context = request_context(handler_input)
         except Exception:  # the envelope itself may be what is broken

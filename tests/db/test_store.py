@@ -344,6 +344,41 @@ def test_record_play_completes_the_same_play(db_session: Session) -> None:
     assert [(p.story_id, p.finished) for p in plays] == [(story.id, True)]
 
 
+def test_a_finished_play_of_another_story_is_a_row_of_its_own(db_session: Session) -> None:
+    first, second = add(db_session, "A", ["owl"]), add(db_session, "B", ["owl"])
+    store.record_play(db_session, "someone", first.id)
+    store.record_play(db_session, "someone", second.id, finished=True)
+    store.record_play(db_session, "someone", first.id, finished=True)
+    plays = db_session.scalars(select(PlayHistory).order_by(PlayHistory.id)).all()
+    assert [(p.story_id, p.finished) for p in plays] == [
+        (first.id, False),
+        (second.id, True),
+        (first.id, True),
+    ]
+
+
+def test_play_history_keeps_the_most_recent_plays(db_session: Session) -> None:
+    stories = [add(db_session, f"Owl {i}", ["owl"]) for i in range(12)]
+    for story in stories:
+        store.record_play(db_session, "busy", story.id, finished=True, history_limit=5)
+    kept = db_session.scalars(select(PlayHistory.story_id).order_by(PlayHistory.id)).all()
+    # Trimmed back to 5 whenever it passes 5 + 5 // 10: never more than the limit here.
+    assert kept == [story.id for story in stories[-5:]]
+    assert store.choose_story(db_session, ["owl"], "busy", "en-US").match == "unheard"
+
+
+def test_the_play_history_limit_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from settings import ConfigurationError, Settings
+
+    monkeypatch.setenv("BEDTIME_PLAY_HISTORY_LIMIT", "250")
+    assert Settings.from_env().play_history_limit == 250
+    monkeypatch.setenv("BEDTIME_PLAY_HISTORY_LIMIT", "0")
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        Settings.from_env()
+
+
 def test_raw_listener_ids_are_never_stored(db_session: Session) -> None:
     raw = "amzn1.ask.account.SECRET"
     story = add(db_session, "A", ["owl"])

@@ -80,3 +80,32 @@ def test_tell_without_model_points_to_prepare(monkeypatch: pytest.MonkeyPatch) -
     result = CliRunner().invoke(main, ["storyteller", "tell", "kite", "--model", "nowhere"])
     assert result.exit_code == 1
     assert "bedtime storyteller prepare" in result.output
+
+
+def test_rejudge_keeps_passing_stories_and_says_why_others_fail(tmp_path: Path) -> None:
+    import json
+
+    story = (
+        "Once upon a time, a little dragon named Pip lived on a green hill. Every morning Pip "
+        "watched the children fly a red kite. One day the kite got stuck in a tall tree, and the "
+        "dragon gently lifted it down. The children thanked him, and they all flew the kite "
+        "together until the sun went down. Soon everyone was fast asleep. Good night, Pip."
+    )
+    good = {"title": "The Dragon and the Kite", "text": story, "keywords": ["dragon", "kite"]}
+    drift = dict(good, text=story.replace("Good night, Pip.", "Good night, Pippa."))
+    stutter = dict(good, title="Daily Daily Story")
+    source = tmp_path / "stories.jsonl"
+    source.write_text("".join(json.dumps(s) + "\n" for s in (good, drift, stutter)) + "{oops\n")
+    out = tmp_path / "ok.jsonl"
+
+    result = CliRunner().invoke(
+        main, ["storyteller", "rejudge", str(source), "--passing-to", str(out)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "1: ok" in result.output
+    assert "2: rejected: names drift: Pip/Pippa" in result.output
+    assert "3: rejected: title repeats a word" in result.output
+    assert "4: unreadable line" in result.output
+    assert "1 of 4 pass" in result.output
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [good]

@@ -12,6 +12,7 @@ from generator.storyteller.quality import (
     keyword_in_role,
     made_up_words,
     repeated_sentences,
+    title_problems,
 )
 
 STORY = (
@@ -112,6 +113,36 @@ def test_names_are_not_made_up_words() -> None:
     assert made_up_words("Pip and Luna met Hallangippin by the tree.") == []
     judged = verdict(GOOD.replace("The children laughed", "Pip and Luna laughed"))
     assert judged.problems == []
+
+
+def test_a_hero_who_changes_name_is_rejected() -> None:
+    reply = GOOD.replace("a little dragon lived", "a little dragon named Pip lived").replace(
+        "The children laughed", "Soon Pippa laughed"
+    )
+    judged = verdict(reply)
+    assert judged.problems == ["names drift: Pip/Pippa"]
+    assert judged.metrics["name_drift"] == ["Pip/Pippa"]
+
+
+@pytest.mark.parametrize(
+    ("title", "problem"),
+    [
+        ("The Story of the Key and the Robin by Erin Scott", "title credits an author or a series"),
+        ('The Pancake" by Erica', "title credits an author or a series"),
+        ("Daily Daily Daily Story", "title repeats a word"),
+        ("The Rose and the Galerrygus", "made-up words in the title: galerrygus"),
+    ],
+)
+def test_titles_a_parent_would_not_read_out(title: str, problem: str) -> None:
+    assert problem in title_problems(title)
+    assert problem in verdict(GOOD.replace("The Dragon and the Kite", title)).problems
+
+
+@pytest.mark.parametrize(
+    "title", ["The Dragon and the Kite", "A Boat by the Sea", "The Cat & the Cookie", "Pip's Moon"]
+)
+def test_plain_titles_pass(title: str) -> None:
+    assert title_problems(title) == []
 
 
 def test_repeated_sentence_is_rejected() -> None:
