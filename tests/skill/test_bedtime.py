@@ -217,3 +217,21 @@ def test_the_app_serves_the_sounds(sound_services: SkillServices) -> None:
         assert partial.status_code == 206 and partial.data == b"D3"
     assert client.get("/sounds/thunder.mp3").status_code == 404
     assert client.get("/sounds/..%2Fbedtime.sqlite3.mp3").status_code == 404
+
+
+def test_switches_are_kept_with_the_listener_and_survive_odd_data() -> None:
+    from skill.conversation import ListenerState
+    from skill.preferences import Preferences, device_key
+
+    state = ListenerState("listener")
+    state.remember_device(device_key("bedroom"), Preferences(sleepy_voice=False).to_dict())
+    again = ListenerState.from_attributes("listener", state.persistent_attributes(), {})
+    assert again.device_preferences == state.device_preferences
+    assert "bedroom" not in str(state.persistent_attributes())  # only a hash is stored
+    odd = ListenerState.from_attributes(
+        "listener", {"devices": {"a": "loud", "b": {"sleepy_voice": "no", "goodnight": False}}}, {}
+    )
+    assert odd.device_preferences == {"b": Preferences(goodnight=False).to_dict()}
+    for index in range(40):
+        state.remember_device(str(index), {})
+    assert len(state.device_preferences) == 16 and "39" in state.device_preferences
