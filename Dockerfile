@@ -1,5 +1,7 @@
 # Bedtime Stories as a web service: gunicorn serving POST /alexa (the Alexa HTTPS endpoint),
-# GET /healthz and the sleep sounds at GET /sounds/ (set BEDTIME_PUBLIC_URL to its HTTPS address). Build:  docker build -t bedtime-stories .
+# GET /healthz and the sleep sounds at GET /sounds/ (BEDTIME_PUBLIC_URL: its HTTPS address).
+# Build:  docker build -t bedtime-stories .
+# With the operator's console, MariaDB and a generation job: docker-compose.yml (README).
 # Run:    docker run -p 8080:8080 -e BEDTIME_DATABASE_URL=mysql+pymysql://user:pw@db/bedtime \
 #                    -e BEDTIME_SKILL_ID=amzn1.ask.skill.... bedtime-stories
 # Only the skill and the story store are installed (no torch: the generator extra is left out).
@@ -13,10 +15,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     BEDTIME_SOUNDS_DIR=/app/sounds \
     PORT=8080
 
-# sox makes the sleep sounds at build time (MP3 needs libsox-fmt-mp3); not needed at run time.
+# espeak-ng reads stories aloud for the operator's console ("listen"); sox makes the sleep sounds
+# at build time (MP3 needs libsox-fmt-mp3). Not pinned: Debian's security updates replace
+# bookworm's versions in place; the base image above is pinned.
+# hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends \
-       sox=14.4.2+git20190427-3.5 libsox-fmt-mp3=14.4.2+git20190427-3.5 \
+    && apt-get install -y --no-install-recommends espeak-ng sox libsox-fmt-mp3 \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 bedtime \
@@ -33,6 +37,7 @@ COPY db/ db/
 COPY safety/ safety/
 COPY generator/ generator/
 COPY migrations/ migrations/
+COPY console/ console/
 RUN pip install . \
     && rm -rf /app/build /app/*.egg-info \
     && bedtime sounds build

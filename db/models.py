@@ -130,6 +130,8 @@ class ModelRecord(Base):
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     artifact_path: Mapped[str | None] = mapped_column(String(1000))
     metrics: Mapped[dict[str, Any] | None] = mapped_column()
+    # The model an operator chose for live stories (at most one row is live; console/).
+    live: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=_utcnow)
 
     def __repr__(self) -> str:
@@ -167,6 +169,14 @@ class Story(Base):
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
     random_key: Mapped[int] = mapped_column(Integer, default=new_random_key)
     created_at: Mapped[datetime] = mapped_column(default=_utcnow)
+    # Optimistic locking: every ORM update bumps it (UPDATE ... WHERE revision = old), so two
+    # reviewers cannot overwrite each other; the console's ETags are made from it.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Who last approved/rejected/withdrew it by hand, and when (console/ and the REST API).
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None] = mapped_column()
+
+    __mapper_args__ = {"version_id_col": revision}  # noqa: RUF012 - read by the mapper
 
     model: Mapped[ModelRecord | None] = relationship()
     links: Mapped[list[StoryKeyword]] = relationship(
@@ -384,6 +394,71 @@ class SafetyReview(Base):
     checker: Mapped[str] = mapped_column(String(100))
     reasons: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=_utcnow)
+
+
+class OperatorRole(enum.StrEnum):
+    """What an operator (or an API token) may do; each role includes the ones before it."""
+
+    READ = "read"
+    REVIEW = "review"
+    ADMIN = "admin"
+
+
+class Operator(Base):
+    """A person who may use the console: a name and an argon2 password hash (never the password)."""
+
+    __tablename__ = "operators"
+    __table_args__ = (
+        CheckConstraint(_in_check("role", OperatorRole), name="role"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(_exact_string(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=OperatorRole.ADMIN.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=_utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"Operator(id={self.id!r}, name={self.name!r}, role={self.role!r})"
+
+
+class ApiToken(Base):
+    """A bearer token for scripts: only its sha256 is kept; scopes are space-separated roles."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (MYSQL_TABLE_OPTIONS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(
+        ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=_utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+    operator: Mapped[Operator] = relationship()
+
+
+class LoginFailure(Base):
+    """A failed console login: counted per name and per address to slow down guessing."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_name", "name", "failed_at"),
+        Index("ix_login_failures_address", "address", "failed_at"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(default=_utcnow)
 
 
 _LINKED_ATTRIBUTES = ("review_status", "locale", "random_key")

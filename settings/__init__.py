@@ -33,6 +33,11 @@ VARIABLES = {
     "BEDTIME_ENDPOINT_URI": "HTTPS URL (or Lambda ARN) put in skill.json by skill-package build",
     "BEDTIME_SOUNDS_DIR": "folder of the sleep sounds (default: <data dir>/sounds)",
     "BEDTIME_PUBLIC_URL": "HTTPS base URL Alexa streams sleep sounds from (default: endpoint's)",
+    "BEDTIME_CONSOLE": "serve the operator's console (/console) and REST API (/api/v1)",
+    "BEDTIME_SECRET_KEY": "signs console sessions and CSRF tokens; required with the console",
+    "BEDTIME_CONSOLE_SECURE_COOKIES": "console cookies only over HTTPS (false only for plain LAN)",
+    "BEDTIME_MODELS_DIR": "where models uploaded through the API are kept",
+    "BEDTIME_MODEL_UPLOAD_MAX_MB": "largest model archive the API accepts, in MiB",
 }
 
 
@@ -117,6 +122,11 @@ def public_url() -> str | None:
     return None
 
 
+def default_models_dir() -> str:
+    """Uploaded models live beside the default SQLite file unless BEDTIME_MODELS_DIR says."""
+    return env_text("BEDTIME_MODELS_DIR") or str(default_data_dir() / "models")
+
+
 def endpoint_uri() -> str | None:
     """BEDTIME_ENDPOINT_URI: where skill.json sends requests (None keeps its placeholder)."""
     return env_text("BEDTIME_ENDPOINT_URI")
@@ -148,6 +158,12 @@ class Settings:
     # Sleep sounds: where Alexa fetches them (None: not offered) and where their files are.
     public_url: str | None = None
     sounds_dir: Path = field(default_factory=default_sounds_dir)
+    # The operator's console and REST API (console/): off unless asked for.
+    console_enabled: bool = False
+    secret_key: str | None = None
+    console_secure_cookies: bool = True
+    models_dir: str = field(default_factory=default_models_dir)
+    model_upload_max_mb: float = 2048.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -164,6 +180,11 @@ class Settings:
             play_history_limit=env_int("BEDTIME_PLAY_HISTORY_LIMIT", 1000, minimum=1),
             keyword_refresh_seconds=env_float("BEDTIME_KEYWORD_REFRESH_SECONDS", 2.0),
             public_url=public_url(),
+            console_enabled=env_bool("BEDTIME_CONSOLE", False),
+            secret_key=env_text("BEDTIME_SECRET_KEY"),
+            console_secure_cookies=env_bool("BEDTIME_CONSOLE_SECURE_COOKIES", True),
+            models_dir=default_models_dir(),
+            model_upload_max_mb=env_float("BEDTIME_MODEL_UPLOAD_MAX_MB", 2048.0),
         )
 
 
@@ -175,6 +196,7 @@ __all__ = [
     "database_url",
     "default_data_dir",
     "default_database_url",
+    "default_models_dir",
     "default_sounds_dir",
     "endpoint_uri",
     "env_bool",

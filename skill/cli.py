@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "export-ct2": "generator.cli:export_ct2",
     "generate": "generator.batch:generate_command",
     "storyteller": "generator.storyteller.cli:storyteller_group",
+    "operators": "console.cli:operators_group",
 }
 
 

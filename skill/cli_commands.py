@@ -48,6 +48,8 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         f"Bedtime Stories skill listening on http://{host}:{port}/alexa "
         f"(health: http://{host}:{port}/healthz)"
     )
+    if settings.console_enabled:
+        click.echo(f"Operator's console on http://{host}:{port}/console (API: /api/v1)")
     # Werkzeug's server is for development; the Docker image runs gunicorn.
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 

@@ -96,6 +96,12 @@ class SkillServices:
         from db.engine import make_engine, session_factory
 
         engine = make_engine(settings.database_url)
+        if not settings.live_model_path:  # BEDTIME_LIVE_MODEL wins over the console's choice
+            from dataclasses import replace
+
+            from db.store.overview import chosen_live_model_path
+
+            settings = replace(settings, live_model_path=chosen_live_model_path(engine))
         return cls(settings=settings, engine=engine, session_factory=session_factory(engine))
 
     @property

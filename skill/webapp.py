@@ -84,6 +84,10 @@ def create_app(
         return adapter.dispatch_request()
 
     app.extensions["bedtime_services"] = services
+    if settings.console_enabled:  # the operator's console and REST API (console/)
+        from console import register_console
+
+        register_console(app, settings, services.session_factory)
 
     @app.get(SOUNDS_ROUTE)
     def sleep_sound(name: str) -> Any:

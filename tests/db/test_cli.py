@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from db.cli import db_group, keywords_group, stories_group
+from db.engine import head_revision
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def _ok(result) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_full_curation_flow(runner: CliRunner, url: str, tmp_path: Path) -> None:
-    assert "revision 0002" in _ok(runner.invoke(db_group, ["upgrade"]))
+    assert f"revision {head_revision()}" in _ok(runner.invoke(db_group, ["upgrade"]))
     assert "matches the models" in _ok(runner.invoke(db_group, ["check"]))
     source = tmp_path / "stories.jsonl"
     source.write_text(

@@ -67,4 +67,4 @@ def test_constraint_names_follow_the_convention(empty_engine: Engine) -> None:
 
 
 def test_single_head() -> None:
-    assert head_revision() == "0002"
+    assert head_revision() == "0006"
