@@ -295,12 +295,19 @@ def explain_plans(engine: Engine) -> list[str]:
     """The database's plan for each pick shape: evidence of index range scans, no full scans."""
     from db.store.choosing import _pick_statement
 
-    params = {"k0": 1, "k1": 2, "locale": "en-US", "listener": LISTENER, "start": 2**30}
+    params = {
+        "k0": 1,
+        "k1": 2,
+        "locale": "en-US",
+        "listener": LISTENER,
+        "start": 2**30,
+        "choice": 0,
+    }
     prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     lines = []
     with engine.connect() as connection:
         for count in (0, 1, 2):
-            stmt = _pick_statement(count, 8, True).params(
+            stmt = _pick_statement(count, 8, True, engine.dialect.name).params(
                 **{k: v for k, v in params.items() if not k.startswith("k") or int(k[1]) < count}
             )
             sql = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))

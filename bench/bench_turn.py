@@ -2,7 +2,7 @@
 
 Why: the floor for a turn is what the ASK SDK itself costs (deserialising the envelope,
 dispatch, serialising the response). This builds that floor, a hello-world skill with one
-LaunchRequest and one intent handler, here in the script, and times it turn by turn alongside
+LaunchRequest and one intent handler (bench/hello_world.py), and times it turn by turn alongside
 Bedtime Stories' TellStoryIntent (a new listener each turn, and returning listeners with a play
 history) and LaunchRequest, through ``lambda_handler`` exactly as Lambda calls it. The catalogue
 is bench_choose_story.py's synthetic one (500 Zipf-popular keywords); requests ask for one
@@ -44,6 +44,8 @@ for folder in (ROOT, ROOT / "bench"):  # runnable as a plain script from a check
         sys.path.insert(0, str(folder))
 
 from bench_choose_story import Catalogue, bulk_load, lemma  # noqa: E402
+from hello_world import SKILL_ID  # noqa: E402
+from hello_world import lambda_handler as hello_world_handler  # noqa: E402
 
 from db.engine import make_engine, session_factory  # noqa: E402
 from db.models import Base  # noqa: E402
@@ -53,39 +55,9 @@ from skill.services import SkillServices  # noqa: E402
 
 log = logging.getLogger("bench")
 
-SKILL_ID = "amzn1.ask.skill.00000000-0000-0000-0000-0000000be0c4"
 RETURNING = 50  # returning listeners, each with a play history
 HISTORY = 20  # stories each returning listener has heard before the timed runs
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-# --------------------------------------------------------------------------- the floor
-def hello_world_handler() -> Handler:
-    """The ASK SDK's hello-world skill (alexa-samples, helloworld-classes), as small as it gets."""
-    from ask_sdk_core.dispatch_components import AbstractRequestHandler
-    from ask_sdk_core.skill_builder import SkillBuilder
-    from ask_sdk_core.utils import is_intent_name, is_request_type
-
-    class LaunchHandler(AbstractRequestHandler):
-        def can_handle(self, handler_input: Any) -> bool:
-            return is_request_type("LaunchRequest")(handler_input)
-
-        def handle(self, handler_input: Any) -> Any:
-            speech = "Welcome, you can say Hello or Help. Which would you like to try?"
-            return handler_input.response_builder.speak(speech).ask(speech).response
-
-    class HelloWorldHandler(AbstractRequestHandler):
-        def can_handle(self, handler_input: Any) -> bool:
-            return is_intent_name("TellStoryIntent")(handler_input)
-
-        def handle(self, handler_input: Any) -> Any:
-            return handler_input.response_builder.speak("Hello World!").response
-
-    builder = SkillBuilder()
-    builder.add_request_handler(LaunchHandler())
-    builder.add_request_handler(HelloWorldHandler())
-    builder.skill_id = SKILL_ID
-    return builder.lambda_handler()
 
 
 # --------------------------------------------------------------------------- requests

@@ -5,7 +5,8 @@ figure to watch when the store or the conversation changes. This builds the skil
 database (SQLite file by default, or ``--database-url``), loads the handwritten fixture stories
 plus the synonym rabbit -> bunny, and sends TellStoryIntent turns through ``lambda_handler`` with
 an engine-level ``before_cursor_execute`` listener counting what reaches the database (SQLite's
-``BEGIN IMMEDIATE`` included). Each scenario is a new session of a listener who has heard nothing
+``BEGIN IMMEDIATE`` included) and a ``commit`` listener counting COMMITs (each one a log flush
+on MariaDB). Each scenario is a new session of a listener who has heard nothing
 yet; ``--show`` prints the statements.
 
     .venv/bin/python bench/bench_turn_statements.py
@@ -82,16 +83,22 @@ def envelope(user_id: str, slots: dict[str, str]) -> dict[str, Any]:
 
 @contextmanager
 def counting(engine: Engine) -> Iterator[list[str]]:
+    """Statements reaching the driver; each COMMIT is appended as "COMMIT" too."""
     statements: list[str] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(" ".join(statement.split()))
 
+    def commit(_conn: Any) -> None:
+        statements.append("COMMIT")
+
     event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "commit", commit)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "commit", commit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,11 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         handler = build_skill(services=services).lambda_handler()
         handler(envelope("warm-up", {"keyword": "bear"}), None)  # first-use costs aside
-        print(f"{'TellStoryIntent turn':32} statements")
+        print(f"{'TellStoryIntent turn':32} statements  commits")
         for label, slots in SCENARIOS:
             with counting(engine) as statements:
                 handler(envelope(f"bench-{uuid.uuid4()}", slots), None)
-            print(f"{label:32} {len(statements):>10}")
+            commits = statements.count("COMMIT")
+            print(f"{label:32} {len(statements) - commits:>10} {commits:>8}")
             if args.show:
                 for statement in statements:
                     print(f"    {statement[:160]}")

@@ -68,7 +68,10 @@ def _install_sqlite_hooks(engine: Engine, in_memory: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        # SQLite's own busy handler backs off to 25-100 ms sleeps, so a waiter wakes long after
+        # a short write transaction ended; it waits at most 2 ms here (1 ms steps) and
+        # _begin_immediate keeps retrying every millisecond up to SQLITE_LOCK_TIMEOUT.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_STEP_MS}")
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -81,7 +84,27 @@ def _install_sqlite_hooks(engine: Engine, in_memory: bool) -> None:
         # Connections marked READ_ONLY_OPTION (health checks, a turn's read phase) send no BEGIN:
         # in WAL mode each read then sees the latest commit and never takes or waits for a lock.
         if not connection.get_execution_options().get(READ_ONLY_OPTION, False):
+            _begin_immediate(connection)
+
+
+#: SQLite's busy handler waits this long per attempt (ms); the write lock this long in all (s).
+SQLITE_BUSY_STEP_MS = 2
+SQLITE_LOCK_TIMEOUT = 10.0
+
+
+def _begin_immediate(connection: Any) -> None:
+    """BEGIN IMMEDIATE, retried every millisecond while another worker holds the write lock."""
+    from sqlalchemy.exc import OperationalError
+
+    deadline = time.monotonic() + SQLITE_LOCK_TIMEOUT
+    while True:
+        try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.001)
 
 
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
@@ -106,7 +129,7 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         in_memory = database in {"", ":memory:"} or database.startswith("file::memory:")
         if not in_memory:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        options["connect_args"] = {"timeout": 10}
+        options["connect_args"] = {"timeout": SQLITE_BUSY_STEP_MS / 1000}
     elif _is_mysql(parsed):
         # A connection is used by one request at a time: a gunicorn sync worker needs one, a
         # threaded server a few; the overflow covers bursts without holding idle connections.
@@ -212,7 +235,7 @@ def begin_writing(session: Session) -> None:
     transaction on the same connection, committed by the session. Idempotent.
     """
     if session.info.pop(_READ_PHASE, False):
-        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        _begin_immediate(session.connection())
     session.info[_WRITE_PHASE] = True
 
 

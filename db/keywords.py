@@ -4,7 +4,8 @@ Everyone must agree on one canonical spelling of a keyword, or "dragons" asked b
 never find a story tagged "dragon". The canonical form is the lower-case singular lemma of the
 phrase's head noun (the last word), with leading articles/possessive determiners, possessive
 ``'s`` and punctuation removed. Singularisation uses lemminflect's lexicon (with its
-out-of-vocabulary rules), not a hand-written plural table.
+out-of-vocabulary rules), not a hand-written plural table, read from the compact table in
+:mod:`db.noun_forms` so a worker does not load all of lemminflect.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+
+from db import noun_forms
 
 #: Leading words that never carry meaning in a keyword ("the princess", "my teddy").
 LEADING_DETERMINERS = frozenset(
@@ -28,24 +31,12 @@ _MAX_LENGTH = 100
 @lru_cache(maxsize=16384)
 def _singular(word: str) -> str:
     """Singular lemma of one lower-case word; unchanged when it is not a noun."""
-    from lemminflect import getAllLemmas, getLemma
-
     if "-" in word:  # "teddy-bears": the head is the last part
         head, _, last = word.rpartition("-")
         return f"{head}-{_singular(last)}" if last else word
     if not word.isalpha():
         return word
-    known = getAllLemmas(word)
-    if known and "NOUN" not in known:
-        # A known non-noun ("was", "is"): don't let the OOV noun rules mangle it ("wa").
-        return word
-    if "NOUN" in known:
-        return known["NOUN"][0]
-    if not (word.isascii() and word.endswith("s")):
-        # Unknown and not plural-looking ("zorblat", "café"): OOV rules would only mangle it.
-        return word
-    lemmas = getLemma(word, upos="NOUN", lemmatize_oov=True)
-    return lemmas[0] if lemmas else word
+    return noun_forms.singular(word)
 
 
 @lru_cache(maxsize=16384)

@@ -352,22 +352,24 @@ def run_batch(
 def _triage_requests(claimed: Sequence[Any], locale: str) -> tuple[list[Job], list[Any]]:
     """Jobs for the claimed requests we can serve; (id, reason) for those we must refuse.
 
-    A keyword that itself fails the safety gate ("zombie") is refused at once instead of
+    A keyword the shared request policy redirects ("zombie") is refused at once instead of
     burning attempts on stories that can never pass.
     """
-    from generator.safety import check_text
+    from safety import first_redirect
 
     jobs: list[Job] = []
     refused: list[tuple[int, str]] = []
     for request in claimed:
         keywords = tuple(request.keywords)
-        verdict = check_text(" ".join(keywords))
+        redirect = first_redirect(keywords)
         if request.locale != locale:
             refused.append((request.id, f"no story model for locale {request.locale}"))
         elif not keywords:
             refused.append((request.id, "no keywords"))
-        elif not verdict.ok:
-            refused.append((request.id, f"keyword not suitable for bedtime: {verdict.reason}"))
+        elif redirect is not None:
+            refused.append(
+                (request.id, f"keyword redirected by the request policy: {redirect.line()}")
+            )
         else:
             jobs.append(Job(keywords, request.id))
     return jobs, refused

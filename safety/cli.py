@@ -124,12 +124,12 @@ def eval_command(eval_path: Path | None, show: int) -> None:
     help="Where to write the head (default: the shipped safety/data/meaning_head.json).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--false-alarms", type=float, default=0.01, show_default=True)
+@click.option("--false-alarms", type=float, default=0.02, show_default=True)
 @click.option("--ending-false-alarms", type=float, default=0.04, show_default=True)
 def train_command(
     corpus: Path, out: Path | None, seed: int, false_alarms: float, ending_false_alarms: float
 ) -> None:
-    """Train the meaning check's classifier and choose its thresholds on a dev split."""
+    """Train the meaning check's classifier; choose its thresholds on the development set."""
     import logging
 
     from safety.meaning import HEAD_PATH

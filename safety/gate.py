@@ -32,6 +32,10 @@ STORY_WORDS_PATH = DATA_DIR / "story_words.txt"
 ENDING_WORDS_PATH = DATA_DIR / "ending_words.txt"
 PROFANITY = "profanity"
 ENDING_SENTENCES = 2
+#: Sentences with fewer words than this (and titles) are judged with a neighbour too.
+SHORT_WORDS = 5
+#: A text of fewer words, with no neighbour to read it with, is judged by the word lists only.
+MIN_MEANING_WORDS = 3
 _NEGATION = re.compile(r"\b(?:not|no|never|n't|nothing|nobody|without|longer)\b")
 _AFTER_NEGATION = re.compile(r"^\W*(?:\w+\W+){0,2}?(?:anymore|any more)\b")
 _RESOLVED = re.compile(r"\b(?:but|until|then|so)\b")
@@ -157,31 +161,61 @@ def check_stories(
     checker = checker_version(use_meaning)
     lists = lists or story_lists()
     split = [(split_title(title), meaning_check.split_sentences(text)) for title, text in stories]
+    contexts = [short_contexts(title, body) for title, body in split]
     judged: dict[str, meaning_check.SentenceJudgement] = {}
     if use_meaning:
-        every = list(dict.fromkeys(s for title, body in split for s in (*title, *body)))
-        judged = {j.sentence: j for j in meaning_check.judge_sentences(every)}
+        every = [s for (title, body), ctx in zip(split, contexts, strict=True)
+                 for s in (*title, *body, *ctx.values())]  # fmt: skip
+        judged = {j.sentence: j for j in meaning_check.judge_sentences(list(dict.fromkeys(every)))}
     head = meaning_check.load_head() if use_meaning else None
     verdicts = []
-    for (title, text), (title_sentences, body) in zip(stories, split, strict=True):
+    for (title, text), (title_sentences, body), context in zip(
+        stories, split, contexts, strict=True
+    ):
         matches = tuple((m.category, m.found) for m in lists.find(f"{title}\n{text}"))
         failed: list[meaning_check.SentenceJudgement] = []
         last = ending_of(body)
         ending = _ending_words(last)
         if head is not None:
-            failed = [
-                judged[s]
-                for s in dict.fromkeys((*title_sentences, *body))
-                if judged[s].unsuitable >= head.sentence_threshold
-            ]
+            judged_here = {
+                s: _in_context(judged[s], judged.get(context.get(s, "")))
+                for s in (*title_sentences, *body)
+            }
+            failed = [j for j in judged_here.values() if j.unsuitable >= head.sentence_threshold]
             ending += [
-                f"{judged[s].category} ({_quote(s)} {judged[s].unsuitable:.2f})"
+                f"{judged_here[s].category} ({_quote(s)} {judged_here[s].unsuitable:.2f})"
                 for s in last
-                if head.ending_threshold <= judged[s].unsuitable < head.sentence_threshold
+                if head.ending_threshold <= judged_here[s].unsuitable < head.sentence_threshold
             ]
         ok = not matches and not failed and not ending
         verdicts.append(SafetyVerdict(ok, matches, tuple(failed), tuple(ending), checker))
     return verdicts
+
+
+def short_contexts(title: Sequence[str], body: Sequence[str]) -> dict[str, str]:
+    """The title and each short sentence (under :data:`SHORT_WORDS` words), read together with
+    its neighbour: a bare "The Fox" or "It was the snail." says too little for the classifier
+    to judge alone (measured: 0.99 violence, 0.87 fear), so the story's own next sentence
+    (the previous one for the last) gives the meaning."""
+    out: dict[str, str] = {}
+    for piece in title:
+        if body:
+            out[piece] = f"{piece}. {body[0]}"
+    for index, sentence in enumerate(body):
+        if len(sentence.split()) < SHORT_WORDS and len(body) > 1:
+            neighbour = body[index + 1] if index + 1 < len(body) else body[index - 1]
+            pair = (sentence, neighbour) if index + 1 < len(body) else (neighbour, sentence)
+            out[sentence] = " ".join(pair)
+    return out
+
+
+def _in_context(
+    alone: meaning_check.SentenceJudgement, together: meaning_check.SentenceJudgement | None
+) -> meaning_check.SentenceJudgement:
+    """A short piece fails only when it reads unsuitable both alone and with its neighbour."""
+    if together is None or together.unsuitable >= alone.unsuitable:
+        return alone
+    return meaning_check.SentenceJudgement(alone.sentence, together.unsuitable, together.category)
 
 
 def split_title(title: str) -> list[str]:
@@ -198,14 +232,20 @@ def check_story(
 def check_text(
     text: str, blocklist: WordLists | None = None, *, meaning: bool | None = None
 ) -> SafetyVerdict:
-    """The gate on a piece of text (a keyword, a line): words and meaning, no ending rule."""
+    """The gate on a piece of text (a keyword, a line): words and meaning, no ending rule.
+
+    A bare word or two ("snail", "pirate") has no meaning beyond its words for the classifier
+    to judge (it scored both 0.86): pieces under :data:`MIN_MEANING_WORDS` words are left to
+    the word lists."""
     use_meaning = _use_meaning(meaning)
     lists = blocklist or story_lists()
     matches = tuple((m.category, m.found) for m in lists.find(text))
     failed: tuple[meaning_check.SentenceJudgement, ...] = ()
     if use_meaning:
         head = meaning_check.load_head()
-        sentences = meaning_check.split_sentences(text)
+        sentences = [
+            s for s in meaning_check.split_sentences(text) if len(s.split()) >= MIN_MEANING_WORDS
+        ]
         failed = tuple(
             j
             for j in meaning_check.judge_sentences(sentences, head)

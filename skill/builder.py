@@ -6,10 +6,10 @@ import functools
 import logging
 from typing import Any
 
-from ask_sdk_core.api_client import DefaultApiClient
 from ask_sdk_core.skill_builder import CustomSkillBuilder
-from ask_sdk_model.services import ApiClient
+from ask_sdk_model.services import ApiClient, ApiClientRequest, ApiClientResponse
 
+from db import noun_forms
 from settings import Settings
 from skill.handlers import CatchAllExceptionHandler, request_handlers
 from skill.interceptors import (
@@ -28,15 +28,27 @@ logger = logging.getLogger(__name__)
 API_TIMEOUT_SECONDS = 2.0
 
 
-class TimeoutApiClient(DefaultApiClient):
-    """DefaultApiClient sets no timeout; a stuck call would eat the 8-second budget."""
+class TimeoutApiClient(ApiClient):
+    """The SDK's DefaultApiClient with a timeout (it sets none: a stuck call would eat the
+    8-second budget), built on first use: it imports ``requests``, which only the progressive
+    response of a live story needs, and which would otherwise add to every cold start."""
 
     def __init__(self, timeout: float = API_TIMEOUT_SECONDS) -> None:
-        super().__init__()
         self.timeout = timeout
+        self._client: ApiClient | None = None
 
-    def _resolve_method(self, request: Any) -> Any:
-        return functools.partial(super()._resolve_method(request), timeout=self.timeout)
+    def invoke(self, request: ApiClientRequest) -> ApiClientResponse:
+        if self._client is None:
+            from ask_sdk_core.api_client import DefaultApiClient
+
+            timeout = self.timeout
+
+            class _WithTimeout(DefaultApiClient):  # type: ignore[misc]
+                def _resolve_method(self, request: Any) -> Any:
+                    return functools.partial(super()._resolve_method(request), timeout=timeout)
+
+            self._client = _WithTimeout()
+        return self._client.invoke(request)
 
 
 def build_skill(
@@ -58,6 +70,7 @@ def build_skill(
             "live story cannot be reviewed before it is told"
         )
     services.warm_up()
+    noun_forms.load()  # keyword normalisation's table, now rather than in the first request
     builder = CustomSkillBuilder(
         persistence_adapter=SqlPersistenceAdapter(services.session_factory),
         api_client=api_client or TimeoutApiClient(),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from db import store
@@ -209,14 +210,17 @@ class Conversation(NightMixin):
         auto_approve_live: bool = False,
         listener: store.ListenerTurn | None = None,
         keywords: KeywordCache | None = None,
+        connection: Connection | None = None,
         preferences: Preferences | None = None,
         sound_base_url: str | None = None,
         sounds: Sequence[str] = (),
         device_id: str | None = None,
     ) -> None:
         """``listener`` collects this turn's plays for one write at its end (without it, each
-        play is written at once); ``keywords`` resolves keywords from memory."""
+        play is written at once); ``keywords`` resolves keywords from memory; ``connection``
+        is the session's own, for the Core reads of the hot path."""
         self.session = session
+        self.db: Session | Connection = connection if connection is not None else session
         self.listener = listener
         self.keywords = keywords
         self.state = state
@@ -264,7 +268,7 @@ class Conversation(NightMixin):
     # ----------------------------------------------------------------- keywords
     def _known_keywords(self, locale: str, limit: int | None = None) -> list[str]:
         if self.keywords is not None:
-            return self.keywords.known(self.session, locale, limit)
+            return self.keywords.known(self.db, locale, limit)
         return store.known_keywords(self.session, locale, limit=limit)
 
     def resolve(self, spoken: Sequence[SpokenKeyword]) -> list[tuple[str, str]]:
@@ -276,7 +280,7 @@ class Conversation(NightMixin):
         texts = [value.canonical or value.said for value in spoken]
         resolved: list[tuple[store.KeywordMatch, str]] = []
         if self.keywords is not None:
-            matches = self.keywords.resolve(self.session, texts)
+            matches = self.keywords.resolve(self.db, texts)
         else:
             matches = store.resolve_keywords(self.session, texts)
         for value, match in zip(spoken, matches, strict=True):
@@ -390,7 +394,7 @@ class Conversation(NightMixin):
         ``keywords`` are lemmas, or this turn's matches from :meth:`_resolve` (not read again).
         """
         choice = store.choose_story(
-            self.session,
+            self.db,
             keywords,
             self.state.listener_key,
             self.locale,

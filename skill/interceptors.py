@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from typing import Any
 
 from ask_sdk_core.dispatch_components import (
     AbstractRequestInterceptor,
@@ -27,6 +29,7 @@ from skill.services import STATE_KEY, TRANSLATOR_KEY, TURN_KEY, SkillServices, T
 logger = logging.getLogger(__name__)
 
 _SNAPSHOT_KEY = "_persistent_snapshot"
+_STARTED_KEY = "_started"
 
 
 def request_context(handler_input: HandlerInput) -> dict[str, str | None]:
@@ -55,19 +58,26 @@ class LocalizationInterceptor(AbstractRequestInterceptor):
 
 
 class RequestLoggingInterceptor(AbstractRequestInterceptor):
+    """Notes when the turn started; the response interceptor logs the turn in one line."""
+
     def process(self, handler_input: HandlerInput) -> None:
-        if logger.isEnabledFor(logging.INFO):  # the context is built only when it is logged
-            logger.info("request %s", json.dumps(request_context(handler_input)))
+        handler_input.attributes_manager.request_attributes[_STARTED_KEY] = time.perf_counter()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("request %s", json.dumps(request_context(handler_input)))
 
 
 class ResponseLoggingInterceptor(AbstractResponseInterceptor):
+    """One INFO line per turn: what was asked, whether the session ends, how long it took."""
+
     def process(self, handler_input: HandlerInput, response: Response | None) -> None:
-        ends = response.should_end_session if response is not None else None
-        logger.info(
-            "response for %s ends_session=%s",
-            getattr(handler_input.request_envelope.request, "request_id", None),
-            ends,
-        )
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        started = handler_input.attributes_manager.request_attributes.get(_STARTED_KEY)
+        context: dict[str, Any] = dict(request_context(handler_input))
+        context["ends_session"] = response.should_end_session if response is not None else None
+        if started is not None:
+            context["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        logger.info("turn %s", json.dumps(context))
 
 
 class ListenerStateLoadInterceptor(AbstractRequestInterceptor):

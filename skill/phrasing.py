@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from db import noun_forms
+
 #: There is only one of these in a child's world: "the moon", never "a moon" or "moons".
 UNIQUE = frozenset(
     {"moon", "sun", "sky", "sea", "ocean", "wind", "night", "dark", "world", "earth", "stars"}
@@ -85,13 +87,8 @@ def many(phrase: str) -> str:
         return f"the {phrase}"
     if last in MASS or not last.isalpha() or _looks_plural(phrase):
         return phrase
-    from lemminflect import getInflection
-
-    plural = getInflection(last, tag="NNS")
-    if not plural:
-        return phrase
     head = phrase.rpartition(" ")[0]
-    return f"{head} {plural[0]}".strip()
+    return f"{head} {noun_forms.plural(last)}".strip()
 
 
 def _looks_plural(phrase: str) -> bool:
@@ -99,10 +96,7 @@ def _looks_plural(phrase: str) -> bool:
     last = _last_word(phrase)
     if last in UNIQUE or last in MASS or not last.endswith("s") or last.endswith("ss"):
         return False
-    from lemminflect import getLemma
-
-    lemmas = getLemma(last, upos="NOUN")
-    return bool(lemmas) and lemmas[0] != last
+    return noun_forms.singular(last) != last
 
 
 def ones(phrases: Sequence[str]) -> list[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from ask_sdk_core.handler_input import HandlerInput
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from db import store
@@ -49,6 +49,7 @@ class Turn:
     """One request's database work: its session and the listener as read at the start."""
 
     session: Session
+    connection: Connection
     listener: store.ListenerTurn | None = None
 
     def finish(self, persistent: dict[str, Any] | None, history_limit: int) -> None:
@@ -62,7 +63,7 @@ class Turn:
                 listener.set_attributes(persistent)
             if listener is not None and listener.changed:
                 begin_writing(self.session)
-                listener.write(self.session, history_limit)
+                listener.write(self.connection, history_limit)
             if is_writing(self.session):
                 self.session.commit()
         finally:
@@ -165,11 +166,12 @@ class SkillServices:
         session = self.session_factory()
         try:
             begin_reading(session)
-            listener = store.open_listener(session, listener_key) if listener_key else None
+            connection = session.connection()  # once: the hot path's Core reads reuse it
+            listener = store.open_listener(connection, listener_key) if listener_key else None
         except Exception:
             session.close()
             raise
-        turn = Turn(session, listener)
+        turn = Turn(session, connection, listener)
         handler_input.attributes_manager.request_attributes[TURN_KEY] = turn
         return turn
 
@@ -205,6 +207,7 @@ class SkillServices:
             auto_approve_live=self.settings.auto_approve_live,
             listener=turn.listener,
             keywords=self.keywords,
+            connection=turn.connection,
             sound_base_url=self.settings.public_url,
             sounds=self.sleep_sounds(),
             device_id=device_id(handler_input),

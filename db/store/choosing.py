@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Select,
     and_,
     bindparam,
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Candidates read per index probe; we pick uniformly among them to smooth random_key gaps.
 PICK_SAMPLE = 8
+#: The pick's :choice is drawn below this multiple of 1..PICK_SAMPLE: choice % n is uniform.
+CHOICE_SPACE = math.lcm(*range(1, PICK_SAMPLE + 1))
 
 
 SUGGESTION_COUNT = 3
@@ -65,8 +69,8 @@ LENGTH_BANDS: dict[str, tuple[int, int]] = {
     "long": (420, 1_000_000_000),
 }
 DEFAULT_LENGTH = "medium"
-#: With a length, this many unheard candidates (from the random point on) are checked for it:
-#: a bounded cost even when the catalogue has no story of that length at all.
+#: With a length, this many unheard candidates on each side of the random point are checked for
+#: it: a bounded cost even when the catalogue has no story of that length at all.
 LENGTH_WINDOW = 64
 
 
@@ -131,11 +135,15 @@ def _matching(keyword_count: int, name: str = "driver") -> tuple[Select[Any], An
 
 
 def _lemmas_of(story_id: Any) -> Any:
-    """The story's keywords as one comma-separated string (normalised lemmas have no commas)."""
+    """The story's keywords as one comma-separated string (normalised lemmas have no commas).
+
+    The outer join makes MariaDB read the story's links first (a primary-key range) and probe
+    each keyword, instead of scanning the keyword index for every candidate.
+    """
     return (
         select(func.group_concat(Keyword.lemma))
         .select_from(StoryKeyword)
-        .join(Keyword, Keyword.id == StoryKeyword.keyword_id)
+        .outerjoin(Keyword, Keyword.id == StoryKeyword.keyword_id)
         .where(StoryKeyword.story_id == story_id)
         .scalar_subquery()
     )
@@ -146,6 +154,54 @@ def _unheard(keyword_count: int, name: str) -> tuple[Select[Any], Any, Any]:
     return stmt.where(_not_heard(story_id)), story_id, key
 
 
+@functools.cache
+def _pick_statement(
+    keyword_count: int, sample: int, with_story: bool = False, dialect: str = "sqlite"
+) -> Select[Any]:
+    """Up to ``sample`` unheard matching stories from :start on the random_key index.
+
+    One statement, two range scans: ``random_key >= :start ORDER BY random_key LIMIT sample``
+    and, only when that finds nothing (a NOT EXISTS probe of the same range), the wrap-around
+    ``random_key < :start``. Rows come in random_key order, the wrap-around after.
+
+    ``with_story`` instead returns one of them, the ``:choice % count``-th (uniform for a
+    :choice drawn from [0, CHOICE_SPACE)), with its title, text, locale and keywords: the story
+    row is read for the chosen candidate only (on a catalogue larger than the buffer pool each
+    read is a disk page), and the turn needs no second round trip for it.
+    """
+    start = bindparam("start", type_=Integer)
+    ahead, _, ahead_key = _unheard(keyword_count, "ahead")
+    ahead = ahead.where(ahead_key >= start).order_by(ahead_key).limit(sample)
+    ahead = ahead.add_columns(ahead_key.label("random_key"), literal(0).label("lap"))
+    probe, _, probe_key = _unheard(keyword_count, "probe")
+    ahead_found = probe.where(probe_key >= start).exists()
+    behind, _, behind_key = _unheard(keyword_count, "behind")
+    if dialect == "sqlite":
+        # SQLite would test NOT EXISTS on every row of the range; as the range's upper bound
+        # (-1 when the first scan found candidates) it is computed once and the range is empty.
+        behind = behind.where(behind_key < case((ahead_found, -1), else_=start))
+    else:  # MariaDB/MySQL evaluate the uncorrelated NOT EXISTS once, before the scan
+        behind = behind.where(behind_key < start, ~ahead_found)
+    behind = behind.order_by(behind_key).limit(sample)
+    behind = behind.add_columns(behind_key.label("random_key"), literal(1).label("lap"))
+    first, second = ahead.subquery("ahead_pick"), behind.subquery("behind_pick")
+    picked = union_all(select(*first.c), select(*second.c)).subquery("pick")
+    order = (picked.c.lap, picked.c.random_key)
+    if not with_story:
+        return select(picked.c[0]).order_by(*order)
+    ranked = select(
+        picked.c[0].label("story_id"),
+        (func.row_number().over(order_by=order) - 1).label("position"),
+        func.count().over().label("candidates"),
+    ).subquery("ranked")
+    story_id = ranked.c.story_id
+    return (
+        select(story_id, Story.title, Story.text, Story.locale, _lemmas_of(story_id))
+        .join(Story, Story.id == story_id)
+        .where(ranked.c.position == bindparam("choice", type_=Integer) % ranked.c.candidates)
+    )
+
+
 def _length_first(stmt: Select[Any], key: Any, lap: int, sample: int, name: str) -> Select[Any]:
     """Of the next :data:`LENGTH_WINDOW` candidates, ``sample`` with those of :min_words <=
     word_count < :max_words first, flagged ``fits``: one primary-key probe each, so a length no
@@ -153,16 +209,11 @@ def _length_first(stmt: Select[Any], key: Any, lap: int, sample: int, name: str)
     window = stmt.add_columns(key.label("random_key")).limit(LENGTH_WINDOW).subquery(name)
     lengths = aliased(Story, name=f"{name}_lengths")
     story_id = window.c[0]
-    fits = case(
-        (
-            and_(
-                lengths.word_count >= bindparam("min_words"),
-                lengths.word_count < bindparam("max_words"),
-            ),
-            1,
-        ),
-        else_=0,
-    ).label("fits")
+    in_band = and_(
+        lengths.word_count >= bindparam("min_words", type_=Integer),
+        lengths.word_count < bindparam("max_words", type_=Integer),
+    )
+    fits = case((in_band, 1), else_=0).label("fits")
     return (
         select(story_id, window.c.random_key, literal(lap).label("lap"), fits)
         .join(lengths, lengths.id == story_id)
@@ -172,47 +223,48 @@ def _length_first(stmt: Select[Any], key: Any, lap: int, sample: int, name: str)
 
 
 @functools.cache
-def _pick_statement(
-    keyword_count: int, sample: int, with_story: bool = False, banded: bool = False
-) -> Select[Any]:
-    """Up to ``sample`` unheard matching stories from :start on the random_key index.
+def _length_pick_statement(keyword_count: int, sample: int) -> Select[Any]:
+    """One unheard matching story, chosen as ``:choice`` says among those of the asked length
+    (:min_words <= word_count < :max_words) when any, else among all candidates.
 
-    One statement, two range scans: ``random_key >= :start ORDER BY random_key LIMIT sample``
-    and, only when that finds nothing (a NOT EXISTS probe of the same range), the wrap-around
-    ``random_key < :start``. ``with_story`` also reads each candidate's title, text, locale and
-    keywords (primary-key probes of the few rows returned), so a turn needs no second round trip
-    for the story it picks. ``banded`` reads both laps, puts stories of the asked length first
-    in each and adds their ``fits`` flag as the last column (:func:`_length_first`). Rows come
-    in random_key order, the wrap-around after.
+    Both sides of :start are read (a story of that length may lie behind it), each a window of
+    :data:`LENGTH_WINDOW` candidates with the fitting ones first (:func:`_length_first`). Returns
+    ``(story_id, title, text, locale, lemmas, fits)``, the story row read for the chosen one only.
     """
-    start = bindparam("start")
+    start = bindparam("start", type_=Integer)
     ahead, _, ahead_key = _unheard(keyword_count, "ahead")
-    ahead = ahead.where(ahead_key >= start).order_by(ahead_key)
-    probe, _, probe_key = _unheard(keyword_count, "probe")
+    ahead = _length_first(
+        ahead.where(ahead_key >= start).order_by(ahead_key), ahead_key, 0, sample, "ahead_window"
+    )
     behind, _, behind_key = _unheard(keyword_count, "behind")
-    if banded:  # both laps always: a story of the asked length may lie behind the random point
-        behind = behind.where(behind_key < start).order_by(behind_key)
-    else:
-        behind = behind.where(behind_key < start, ~probe.where(probe_key >= start).exists())
-        behind = behind.order_by(behind_key)
-    if banded:
-        ahead = _length_first(ahead, ahead_key, 0, sample, "ahead_window")
-        behind = _length_first(behind, behind_key, 1, sample, "behind_window")
-    else:
-        ahead = ahead.limit(sample)
-        ahead = ahead.add_columns(ahead_key.label("random_key"), literal(0).label("lap"))
-        behind = behind.limit(sample)
-        behind = behind.add_columns(behind_key.label("random_key"), literal(1).label("lap"))
+    behind = _length_first(
+        behind.where(behind_key < start).order_by(behind_key),
+        behind_key,
+        1,
+        sample,
+        "behind_window",
+    )
     first, second = ahead.subquery("ahead_pick"), behind.subquery("behind_pick")
     picked = union_all(select(*first.c), select(*second.c)).subquery("pick")
-    story_id = picked.c[0]
-    stmt = select(story_id)
-    if with_story:
-        stmt = stmt.add_columns(Story.title, Story.text, Story.locale, _lemmas_of(story_id))
-        stmt = stmt.join(Story, Story.id == story_id)
-    if banded:
-        stmt = stmt.add_columns(picked.c.fits)
-    return stmt.order_by(picked.c.lap, picked.c.random_key)
+    order = (picked.c.fits.desc(), picked.c.lap, picked.c.random_key)
+    ranked = select(
+        picked.c[0].label("story_id"),
+        picked.c.fits,
+        (func.row_number().over(order_by=order) - 1).label("position"),
+        func.sum(picked.c.fits).over().label("fitting"),
+        func.count().over().label("candidates"),
+    ).subquery("ranked")
+    story_id = ranked.c.story_id
+    choice = bindparam("choice", type_=Integer)
+    chosen = case(
+        (ranked.c.fitting > 0, choice % ranked.c.fitting), else_=choice % ranked.c.candidates
+    )
+    return (
+        select(story_id, Story.title, Story.text, Story.locale, _lemmas_of(story_id))
+        .add_columns(ranked.c.fits)
+        .join(Story, Story.id == story_id)
+        .where(ranked.c.position == chosen)
+    )
 
 
 @functools.cache
@@ -267,16 +319,20 @@ def _pick_random(
 ) -> list[Any]:
     """Up to ``sample`` unheard matching stories from a random point of the random_key index.
 
-    One statement (see :func:`_pick_statement`); callers choose among the rows returned:
-    ``(story_id,)``, or ``(story_id, title, text, locale, lemmas)`` ``with_story``; with a
-    word-count ``band``, stories of that length first and a last ``fits`` column.
+    One statement (see :func:`_pick_statement`): ``(story_id,)`` rows to choose among, or
+    ``with_story`` at most one row, already chosen: ``(story_id, title, text, locale, lemmas)``;
+    with a word-count ``band`` (and ``with_story``) chosen among stories of that length when any,
+    with a last ``fits`` column (:func:`_length_pick_statement`).
     """
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(keyword_ids)}
     params.update(locale=locale, listener=listener_key, start=rng.randrange(RANDOM_KEY_SPACE))
-    if band is not None:
+    if with_story:
+        params["choice"] = rng.randrange(CHOICE_SPACE)
+    if band is not None and with_story:
         params.update(min_words=band[0], max_words=band[1])
-    statement = _pick_statement(len(keyword_ids), sample, with_story, band is not None)
-    return connection.execute(statement, params).all()
+        return connection.execute(_length_pick_statement(len(keyword_ids), sample), params).all()
+    stmt = _pick_statement(len(keyword_ids), sample, with_story, connection.dialect.name)
+    return connection.execute(stmt, params).all()
 
 
 def _find(
@@ -288,20 +344,15 @@ def _find(
     band: tuple[int, int] | None = None,
 ) -> tuple[int | None, bool, Any, bool]:
     """(story id, heard before?, its row when already read, of the asked length?) for stories
-    having all ``keywords``.
-
-    Unheard of the asked length first, then unheard of any length (a new story beats the right
-    length), then the one heard longest ago.
-    """
+    having all ``keywords``: unheard of the asked length first, then unheard of any length (a
+    new story beats the right length), then the one heard longest ago."""
     ordered = _lookup_order(keywords)
     fresh = _pick_random(connection, ordered, locale, listener_key, rng, with_story=True, band=band)
     if fresh:
+        row = tuple(fresh[0])
         if band is None:
-            row = rng.choice(fresh)
             return row[0], False, row, True
-        fitting = [row for row in fresh if row[-1]]
-        row = rng.choice(fitting or fresh)
-        return row[0], False, tuple(row)[:-1], bool(fitting)
+        return row[0], False, row[:-1], bool(row[-1])
     if not listener_key:
         return None, False, None, True
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(ordered)}
@@ -327,7 +378,7 @@ def _suggestions(
 
 
 def choose_story(
-    session: Session,
+    session: Session | Connection,
     keywords: Sequence[str] | Sequence[KeywordMatch],
     listener_id: str | None,
     locale: str,
@@ -350,7 +401,7 @@ def choose_story(
     """
     rng = rng or _RANDOM
     listener_key = _listener_key(listener_id) if listener_id else ""
-    connection = session.connection()
+    connection = session if isinstance(session, Connection) else session.connection()
     if all(isinstance(keyword, KeywordMatch) for keyword in keywords):
         matches: dict[str, KeywordMatch] = {}
         for match in keywords:

@@ -89,7 +89,9 @@ class KeywordCache:
         """Read the stamp again on next use (this process just changed the catalogue)."""
         self._checked_at = float("-inf")
 
-    def resolve(self, session: Session, texts: Sequence[str]) -> list[KeywordMatch | None]:
+    def resolve(
+        self, session: Session | Connection, texts: Sequence[str]
+    ) -> list[KeywordMatch | None]:
         """As :func:`db.store.resolve_keywords`, without SQL while the tables are unchanged."""
         self._fresh(session)
         by_lemma = self._by_lemma
@@ -99,10 +101,12 @@ class KeywordCache:
             result.append((by_lemma.get(lemma) or KeywordMatch(lemma, None, 0)) if lemma else None)
         return result
 
-    def known(self, session: Session, locale: str, limit: int | None = None) -> list[str]:
+    def known(
+        self, session: Session | Connection, locale: str, limit: int | None = None
+    ) -> list[str]:
         """As :func:`db.store.known_keywords` for a locale (computed once per stamp)."""
         self._fresh(session)
         known = self._known.get(locale)
         if known is None:
-            known = self._known[locale] = known_keywords(session, locale)
+            known = self._known[locale] = known_keywords(session, locale)  # type: ignore[arg-type]
         return known[:limit] if limit is not None else list(known)

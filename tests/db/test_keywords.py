@@ -70,3 +70,41 @@ def test_surface_forms(lemma: str, expected: set[str]) -> None:
 
 def test_surface_forms_of_nothing() -> None:
     assert surface_forms("  ") == set()
+
+
+def test_the_noun_table_is_what_lemminflect_builds_now() -> None:
+    """db/data/noun_forms.json.gz is current: rebuilt from the installed lemminflect, equal."""
+    from db import noun_forms
+
+    singulars, plurals = noun_forms._table()
+    assert noun_forms.build() == {"singular": singulars, "plural": plurals}
+
+
+def test_the_noun_table_answers_as_lemminflect_does() -> None:
+    """Every lexicon word, plus words outside it, singularised and pluralised both ways."""
+    from db import noun_forms
+
+    words, lemmas = noun_forms.vocabulary()
+    outside = ["zorblats", "zorblat", "blorps", "café", "glimmerwings", "snufflebus"]
+    for word in [*words, *outside]:
+        assert noun_forms.singular(word) == noun_forms.lemminflect_singular(word), word
+    for lemma in [*lemmas, *outside]:
+        assert noun_forms.plural(lemma) == noun_forms.lemminflect_plural(lemma), lemma
+
+
+def test_known_keywords_are_normalised_without_loading_lemminflect() -> None:
+    """The skill's worker never loads lemminflect for a word of its lexicon (time and memory)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from db.keywords import normalize_keyword\n"
+        "from skill.conversation import topic_words\n"
+        "assert normalize_keyword('The Dragons!') == 'dragon'\n"
+        "assert normalize_keyword('mice') == 'mouse' and normalize_keyword('was') == 'was'\n"
+        "assert topic_words('teddy bear') == 'teddy bears'\n"
+        "print('lemminflect' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

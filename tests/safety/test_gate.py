@@ -170,3 +170,39 @@ def test_the_word_layer_is_fast_enough_for_the_live_path() -> None:
 def test_the_end_is_not_the_ending() -> None:
     text = "The fox played.\n\nThe little fox was all alone. The end."
     assert not check_story("Fox", text, meaning=False).ok
+
+
+def test_titles_and_short_sentences_are_read_with_a_neighbour() -> None:
+    from safety.gate import short_contexts
+
+    body = ["It was the snail.", "The snail was slow and happy in the garden.", "Goodnight."]
+    contexts = short_contexts(["The Fox"], body)
+    assert contexts["The Fox"] == "The Fox. It was the snail."
+    assert (
+        contexts["It was the snail."]
+        == "It was the snail. The snail was slow and happy in the garden."
+    )
+    assert contexts["Goodnight."] == "The snail was slow and happy in the garden. Goodnight."
+    assert body[1] not in contexts  # long enough to judge alone
+
+
+def test_a_short_sentence_fails_only_if_it_also_fails_in_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from safety import meaning
+
+    scores = {"It was the snail.": 0.99, "It was the snail. The snail ate a leaf slowly.": 0.1}
+    head = Head((), CLASSES, 0.5, 0.2, "head-fake", {})
+    monkeypatch.setattr(meaning, "load_head", lambda path=None: head)
+    monkeypatch.setattr(
+        meaning,
+        "judge_sentences",
+        lambda sentences, head=None: [
+            meaning.SentenceJudgement(s, scores.get(s, 0.0), "fear and menace") for s in sentences
+        ],
+    )
+    verdict = check_story("Snail", "It was the snail. The snail ate a leaf slowly.", meaning=True)
+    assert verdict.ok, verdict.as_dict()
+    scores["It was the snail. The snail ate a leaf slowly."] = 0.95
+    verdict = check_story("Snail", "It was the snail. The snail ate a leaf slowly.", meaning=True)
+    assert not verdict.ok and verdict.sentences[0].sentence == "It was the snail."

@@ -76,4 +76,12 @@ def test_a_story_is_embedded_in_one_batch(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(type(embedder), "__call__", counting)
     meaning._CACHE.clear()
     check_story("A New Title For Batching", "One fresh line here. Two fresh lines here. Three.")
-    assert calls == [4]
+    # title and three sentences (all short), plus three distinct neighbour readings: the title
+    # with the first line, line one with line two, lines two and three (shared by both)
+    assert calls == [7]
+
+
+@pytest.mark.parametrize("keyword", ["snail", "pirate", "the fox", "dragon"])
+def test_a_bare_keyword_is_left_to_the_word_lists(keyword: str) -> None:
+    verdict = check_text(keyword)
+    assert verdict.ok and not verdict.sentences, verdict.as_dict()

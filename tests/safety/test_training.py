@@ -103,6 +103,24 @@ def test_the_shipped_head_matches_the_classes() -> None:
     head = meaning.load_head()
     assert head.classes == CLASSES
     assert 0 < head.ending_threshold <= head.sentence_threshold < 1
-    assert head.layers[0][0].shape[1] == 384 and head.layers[-1][0].shape[0] == len(CLASSES)
+    assert head.layers[0][0].shape[1] == meaning.DIMENSIONS and head.layers[-1][0].shape[0] == len(
+        CLASSES
+    )
     assert head.version.startswith("head-")
     assert training.EVAL_SOURCES  # documented
+
+
+def test_the_development_set_is_apart_from_training_and_evaluation() -> None:
+    """Thresholds are chosen on the development set, so it may share nothing with the others."""
+    development = read_jsonl(training.DEV_PATH)
+    hard = read_jsonl(training.HARD_PATH)
+    evaluation = {e.text for e in read_jsonl(EVAL_PATH)}
+    seeds = {e.text for e in read_jsonl(SEED_PATH)}
+    assert {e.label for e in development} == set(CLASSES) == {e.label for e in hard}
+    assert not {e.text for e in development} & (evaluation | seeds | {e.text for e in hard})
+    assert not {e.text for e in hard} & evaluation
+
+
+def test_feeling_words_are_suitable_but_harm_is_not() -> None:
+    assert not training.SOFT_EXCLUDE.search("Tom was scared of the thunder and cried.")
+    assert training.SOFT_EXCLUDE.search("Tom hit his sister and she cried.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -119,3 +119,32 @@ def test_lambda_shim_serves_the_same_skill(env_db: str, served: dict[str, Any]) 
     spec.loader.exec_module(module)
     out = Alexa(module.lambda_handler).launch()
     assert spoken(out).startswith("Welcome to Bedtime Stories.")
+
+
+def test_the_alexa_api_client_has_a_timeout_and_loads_requests_lazily(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import requests
+    from ask_sdk_model.services import ApiClientRequest
+
+    from skill.builder import API_TIMEOUT_SECONDS, TimeoutApiClient
+
+    seen: dict[str, Any] = {}
+
+    class Answer:
+        status_code = 204
+        headers: ClassVar[dict[str, str]] = {}
+        text = ""
+
+    def fake_post(url: str, **kwargs: Any) -> Answer:
+        seen.update(kwargs, url=url)
+        return Answer()
+
+    monkeypatch.setattr(requests, "post", fake_post)
+    client = TimeoutApiClient()
+    assert client._client is None  # nothing built (or imported) until a call is made
+    response = client.invoke(
+        ApiClientRequest(url="https://api.amazonalexa.com/v1/directives", method="POST", body="{}")
+    )
+    assert response.status_code == 204
+    assert seen["timeout"] == API_TIMEOUT_SECONDS
