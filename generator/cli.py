@@ -126,13 +126,14 @@ def train(args: tuple[str, ...], threads: int) -> None:
     "--report",
     "report_path",
     type=click.Path(dir_okay=False),
-    help="Write the JSON report here (default <model>/eval_report.json).",
+    help="Write the JSON report here (default <model>/eval_report.json; for a model shipped "
+    "in the repository, ./eval_report.json, so tracked files are never rewritten).",
 )
 @click.option(
     "--update-meta/--no-update-meta",
-    default=True,
-    show_default=True,
-    help="Record the metrics in the model's bedtime_model.json.",
+    default=None,
+    help="Record the metrics in the model's bedtime_model.json (default: yes, except for a "
+    "model shipped in the repository).",
 )
 def evaluate(
     model: str,
@@ -146,7 +147,7 @@ def evaluate(
     backend: str,
     threads: int,
     report_path: str | None,
-    update_meta: bool,
+    update_meta: bool | None,
 ) -> None:
     """Evaluate MODEL (directory, registry name or 'shipped'): BPC, keyword inclusion,
     distinct-2/3, repetition, tokens/s."""
@@ -175,8 +176,15 @@ def evaluate(
             backend=backend,
             seed=seed,
         )
-    path = Path(report_path) if report_path else resolve_model_path(model) / "eval_report.json"
+    model_dir = resolve_model_path(model)
+    shipped = is_shipped(model_dir)
+    if report_path:
+        path = Path(report_path)
+    else:
+        path = Path("eval_report.json") if shipped else model_dir / "eval_report.json"
     atomic_write_json(path, report)
+    if update_meta is None:
+        update_meta = not shipped
     if update_meta:
         summary = {k: v for k, v in report.items() if k in ("bpc", "generation")}
         write_meta(resolve_model_path(model), evaluation=summary)
@@ -195,6 +203,12 @@ def evaluate(
     }
     click.echo(json.dumps(headline, indent=2))
     click.echo(f"report written to {path}")
+
+
+def is_shipped(model_dir: Path) -> bool:
+    """A model inside the generator package (tracked in git): evaluating it must not edit it."""
+    package = Path(__file__).resolve().parent
+    return Path(model_dir).resolve().is_relative_to(package)
 
 
 @click.command("export-ct2")

@@ -216,7 +216,8 @@ def parse_source_weights(spec: str) -> dict[str, float]:
 def parse_args(
     args: list[str] | None = None,
 ) -> tuple[ModelArguments, DataArguments, KeywordTrainingArguments]:
-    """Parse the three dataclasses from argv, or from one ``.json`` file argument."""
+    """Parse the three dataclasses from argv, or from a ``.json`` file argument optionally
+    followed by ``--field value`` overrides (``bedtime train CONFIG.json --max_minutes 5``)."""
     from transformers import HfArgumentParser
 
     parser = HfArgumentParser((ModelArguments, DataArguments, KeywordTrainingArguments))
@@ -224,7 +225,27 @@ def parse_args(
         args = sys.argv[1:]
     if args and len(args) == 1 and args[0].endswith(".json"):
         return parser.parse_json_file(json_file=str(Path(args[0]).resolve()))  # type: ignore[return-value]
+    if args and args[0].endswith(".json"):
+        config = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+        args = [*json_as_arguments(config), *args[1:]]  # later flags win
     return parser.parse_args_into_dataclasses(args=args)  # type: ignore[return-value]
+
+
+def json_as_arguments(config: dict[str, Any]) -> list[str]:
+    """A JSON config as ``--field value`` arguments (lists as several values; nulls left out)."""
+    out: list[str] = []
+    for name, value in config.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out += [f"--{name}", str(value).lower()]
+        elif isinstance(value, list):
+            out += [f"--{name}", *(str(item) for item in value)]
+        elif isinstance(value, dict):
+            out += [f"--{name}", json.dumps(value)]
+        else:
+            out += [f"--{name}", str(value)]
+    return out
 
 
 def to_jsonable(*configs: Any) -> dict[str, Any]:

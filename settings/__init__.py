@@ -35,6 +35,8 @@ VARIABLES = {
     "BEDTIME_LEASE_SECONDS": "a generation worker's claim lapses this long after its last renewal",
     "BEDTIME_WEB_WORKERS": "gunicorn worker processes of `bedtime serve` (default: by CPU count)",
     "BEDTIME_WEB_THREADS": "threads per gunicorn worker of `bedtime serve`",
+    "BEDTIME_SOUNDS_DIR": "folder of the sleep sounds (default: <data dir>/sounds)",
+    "BEDTIME_PUBLIC_URL": "HTTPS base URL Alexa streams sleep sounds from (default: endpoint's)",
     "BEDTIME_CONSOLE": "serve the operator's console (/console) and REST API (/api/v1)",
     "BEDTIME_SECRET_KEY": "signs console sessions and CSRF tokens; required with the console",
     "BEDTIME_CONSOLE_SECURE_COOKIES": "console cookies only over HTTPS (false only for plain LAN)",
@@ -115,6 +117,23 @@ def database_url() -> str:
     return env_text("BEDTIME_DATABASE_URL") or default_database_url()
 
 
+def default_sounds_dir() -> Path:
+    """Where ``bedtime sounds build`` writes the sleep sounds and the web app serves them."""
+    override = env_text("BEDTIME_SOUNDS_DIR")
+    return Path(override).expanduser() if override else default_data_dir() / "sounds"
+
+
+def public_url() -> str | None:
+    """BEDTIME_PUBLIC_URL, else the HTTPS endpoint without its /alexa path (None for a Lambda)."""
+    explicit = env_text("BEDTIME_PUBLIC_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    endpoint = endpoint_uri()
+    if endpoint and endpoint.startswith("https://"):
+        return endpoint.rstrip("/").removesuffix("/alexa")
+    return None
+
+
 def default_models_dir() -> str:
     """Uploaded models live beside the default SQLite file unless BEDTIME_MODELS_DIR says."""
     return env_text("BEDTIME_MODELS_DIR") or str(default_data_dir() / "models")
@@ -148,6 +167,9 @@ class Settings:
     play_history_limit: int = 1000
     # Keywords and synonyms are cached per worker; a change elsewhere is seen within this time.
     keyword_refresh_seconds: float = 2.0
+    # Sleep sounds: where Alexa fetches them (None: not offered) and where their files are.
+    public_url: str | None = None
+    sounds_dir: Path = field(default_factory=default_sounds_dir)
     # The operator's console and REST API (console/): off unless asked for.
     console_enabled: bool = False
     secret_key: str | None = None
@@ -190,6 +212,7 @@ class Settings:
             lease_seconds=lease_seconds(),
             web_workers=env_int("BEDTIME_WEB_WORKERS", 0),
             web_threads=env_int("BEDTIME_WEB_THREADS", 8, minimum=1),
+            public_url=public_url(),
             console_enabled=env_bool("BEDTIME_CONSOLE", False),
             secret_key=env_text("BEDTIME_SECRET_KEY"),
             console_secure_cookies=env_bool("BEDTIME_CONSOLE_SECURE_COOKIES", True),
@@ -207,10 +230,12 @@ __all__ = [
     "default_data_dir",
     "default_database_url",
     "default_models_dir",
+    "default_sounds_dir",
     "endpoint_uri",
     "env_bool",
     "env_float",
     "env_int",
     "env_text",
     "lease_seconds",
+    "public_url",
 ]

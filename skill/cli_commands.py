@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -80,7 +82,36 @@ _no_verify = click.option(
 @_no_verify
 def serve_command(host: str, port: int, no_verify: bool) -> None:
     """Serve the skill endpoint (POST /alexa) under gunicorn."""
-    _serve(_settings(no_verify), host, port)
+    settings = _settings(no_verify)
+    require_current_schema(settings)
+    _serve(settings, host, port)
+
+
+def require_current_schema(settings: Settings) -> None:
+    """Refuse to serve a database that was never upgraded: every request would fail later."""
+    from db.engine import (
+        DatabaseUnavailable,
+        check_database,
+        current_revision,
+        head_revision,
+        make_engine,
+        masked_url,
+    )
+
+    engine = make_engine(settings.database_url)
+    try:
+        check_database(engine)
+        current, head = current_revision(engine), head_revision()
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    if current != head:
+        state = "has no tables yet" if current is None else f"is at revision {current}"
+        raise click.ClickException(
+            f"The database {masked_url(engine.url)} {state}; this version needs {head}. "
+            "Run `bedtime db upgrade` first (or `bedtime run`, which also loads the stories)."
+        )
 
 
 @click.command("run")
@@ -89,6 +120,13 @@ def serve_command(host: str, port: int, no_verify: bool) -> None:
 @_no_verify
 def run_command(host: str, port: int, no_verify: bool) -> None:
     """Upgrade the database, load the starter stories, then serve the skill."""
+    settings = _settings(no_verify)
+    prepare(settings)
+    _serve(settings, host, port)
+
+
+def prepare(settings: Settings) -> None:
+    """What a first run needs: the schema, the starter stories, the sleep sounds (with sox)."""
     from db.catalogue import load_starter_catalogue
     from db.engine import (
         DatabaseUnavailable,
@@ -97,8 +135,8 @@ def run_command(host: str, port: int, no_verify: bool) -> None:
         session_factory,
         upgrade_database,
     )
+    from skill.sleep_sounds import SoundBuildError, build_sounds
 
-    settings = _settings(no_verify)
     try:
         engine = make_engine(settings.database_url)
         try:
@@ -106,13 +144,78 @@ def run_command(host: str, port: int, no_verify: bool) -> None:
             upgrade_database(engine)
             with session_factory(engine)() as session:
                 added = load_starter_catalogue(session)
+                synonyms = seed_synonyms(session)
                 session.commit()
         finally:
             engine.dispose()
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Database ready; {added} starter stories added.")
-    _serve(settings, host, port)
+    click.echo(f"Database ready; {added} starter stories added, {synonyms} synonyms known.")
+    try:
+        build_sounds(settings.sounds_dir)
+    except (SoundBuildError, OSError) as exc:
+        click.echo(f"Sleep sounds not built ({exc}); stories work without them.")
+
+
+def seed_synonyms(session: Session) -> int:
+    """The interaction model's keyword synonyms into the store (skips ones that clash)."""
+    from db.store import add_synonym
+    from skill.package import keyword_synonyms
+
+    known = 0
+    for lemma, synonym in keyword_synonyms():
+        try:
+            with session.begin_nested():
+                add_synonym(session, lemma, synonym)
+            known += 1
+        except ValueError:
+            continue  # a plural of the keyword itself, or a keyword in its own right
+    return known
+
+
+@click.group("sounds")
+def sounds_group() -> None:
+    """The sleep sounds (rain, ocean) the skill streams after goodnight."""
+
+
+@sounds_group.command("build")
+@click.option("--force", is_flag=True, help="Rebuild files that already exist.")
+def build_sounds_command(force: bool) -> None:
+    """Synthesise the sleep sounds with sox into BEDTIME_SOUNDS_DIR (default <data dir>/sounds)."""
+    from settings import Settings
+    from skill.sleep_sounds import SoundBuildError, build_sounds
+
+    settings = Settings.from_env()
+    try:
+        built = build_sounds(settings.sounds_dir, force=force)
+    except (SoundBuildError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{len(built)} sleep sounds in {settings.sounds_dir}: "
+        + ", ".join(path.name for path in built)
+    )
+    if not settings.public_url:
+        click.echo(
+            "Note: set BEDTIME_PUBLIC_URL (or BEDTIME_ENDPOINT_URI) to the HTTPS address of this "
+            "service, or Alexa cannot stream them."
+        )
+
+
+@click.command("talk")
+@click.option("--speak", is_flag=True, help="Read the answers aloud with espeak-ng.")
+@click.option("--locale", default="en-US", show_default=True, help="Locale to talk in.")
+def talk_command(speak: bool, locale: str) -> None:
+    """Talk to the skill in this terminal: no server, no Alexa, the same story store.
+
+    Type what you would say to Alexa ("open bedtime stories", "a short story about an owl",
+    "yes", "play rain for twenty minutes"); "new session" starts a new session, an empty line
+    or Ctrl-D quits.
+    """
+    from skill.talk_loop import talk
+
+    settings = _settings(no_verify=False)
+    prepare(settings)
+    talk(settings, locale, speak)
 
 
 # --------------------------------------------------------------------------- skill package
@@ -166,6 +269,12 @@ def build_package_command(
     )
 
     endpoint = endpoint or endpoint_uri()
+    if endpoint is None:
+        click.echo(
+            "Warning: no --endpoint (or BEDTIME_ENDPOINT_URI): skill.json keeps its placeholder "
+            "endpoint, which Alexa cannot reach; pass the HTTPS URL of POST /alexa to deploy.",
+            err=True,
+        )
     catalogue = [] if seed_only else _keyword_catalogue()
     try:
         write_interaction_models()

@@ -18,21 +18,32 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from db import noun_forms, store
+from db import store
 from db.engine import begin_writing
 from db.store.keyword_cache import KeywordCache
 from safety import requests as request_policy
-from skill import intents
+from skill import delivery, intents, phrasing
 from skill.i18n import Translator
+from skill.night import NightMixin
+from skill.preferences import Preferences, device_key, device_preferences_from
 from skill.ssml import PARAGRAPH_BREAK, Speech, split_story
+from skill.turns import (
+    PENDING_GO_ON,
+    PENDING_NEXT_STORY,
+    PENDING_OFFER,
+    PENDING_RESUME,
+    PENDING_SLEEP_SOUND,
+    PENDING_TOPIC,
+    Display,
+    Reply,
+)
 
 logger = logging.getLogger(__name__)
 
-#: What a "yes" or "no" answers; kept in session attributes between turns.
-PENDING_RESUME = "resume"  # "Shall I carry on?" after a stopped story
-PENDING_GO_ON = "go_on"  # "Shall I go on?" between parts
-PENDING_OFFER = "offer"  # "Would you like (another) story …?" about state.offer_keywords
-PENDING_TOPIC = "topic"  # "What would you like a story about?"
+#: "Two stories": at most this many in one go (a bedtime, not a marathon).
+MAX_STORIES_PER_REQUEST = 3
+#: Devices whose switches are remembered per listener (a household has a few Echos).
+MAX_DEVICES = 16
 
 CARD_MAX_CHARS = 900
 _NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
@@ -91,8 +102,13 @@ class ListenerState:
     # session-only
     pending: str | None = None
     offer_keywords: list[str] = field(default_factory=list)
+    length: str | None = None  # "short"/"medium"/"long" when the listener asked this session
+    stories_left: int = 0  # "two stories": stories still to finish, the current one included
+    finished_story: bool = False  # a story ended this session: goodnight gets the ritual
+    # persistent: a grown-up's switches per device ({sha256 of the device id: {switch: bool}})
+    device_preferences: dict[str, dict[str, bool]] = field(default_factory=dict)
 
-    PERSISTENT_KEYS = ("bookmark", "last_story_id", "last_keywords")
+    PERSISTENT_KEYS = ("bookmark", "last_story_id", "last_keywords", "devices")
 
     @classmethod
     def from_attributes(
@@ -104,8 +120,12 @@ class ListenerState:
             bookmark=Bookmark.from_dict(persistent.get("bookmark")),
             last_story_id=last_story if isinstance(last_story, int) else None,
             last_keywords=[str(k) for k in persistent.get("last_keywords") or []],
+            device_preferences=device_preferences_from(persistent.get("devices")),
             pending=session.get("pending") if isinstance(session.get("pending"), str) else None,
             offer_keywords=[str(k) for k in session.get("offer_keywords") or []],
+            length=session.get("length") if session.get("length") in LENGTH_NAMES else None,
+            stories_left=_small_count(session.get("stories_left")),
+            finished_story=session.get("finished_story") is True,
         )
 
     def persistent_attributes(self) -> dict[str, Any]:
@@ -114,7 +134,16 @@ class ListenerState:
             data["bookmark"] = self.bookmark.to_dict()
         if self.last_story_id is not None:
             data["last_story_id"] = self.last_story_id
+        if self.device_preferences:
+            data["devices"] = {key: dict(value) for key, value in self.device_preferences.items()}
         return data
+
+    def remember_device(self, key: str, preferences: dict[str, bool]) -> None:
+        """Keep one device's switches; the most recently set :data:`MAX_DEVICES` are kept."""
+        self.device_preferences.pop(key, None)
+        self.device_preferences[key] = dict(preferences)
+        while len(self.device_preferences) > MAX_DEVICES:
+            self.device_preferences.pop(next(iter(self.device_preferences)))
 
     def session_attributes(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -122,30 +151,23 @@ class ListenerState:
             data["pending"] = self.pending
         if self.offer_keywords:
             data["offer_keywords"] = list(self.offer_keywords)
+        if self.length:
+            data["length"] = self.length
+        if self.stories_left:
+            data["stories_left"] = self.stories_left
+        if self.finished_story:
+            data["finished_story"] = True
         return data
 
 
-@dataclass
-class Display:
-    """What a screen shows for a story part (APL)."""
-
-    title: str
-    paragraphs: list[str]
-    part: int
-    parts: int
+LENGTH_NAMES = tuple(store.LENGTH_BANDS)
 
 
-@dataclass
-class Reply:
-    """One turn's answer, independent of the ASK response model."""
-
-    speech: Speech
-    reprompt: str | None = None
-    end_session: bool = False
-    card_title: str | None = None
-    card_text: str | None = None
-    display: Display | None = None
-    elicit_slot: str | None = None
+def _small_count(value: Any) -> int:
+    """A stories-left count from session attributes; anything odd counts as none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return min(max(value, 0), MAX_STORIES_PER_REQUEST)
+    return 0
 
 
 @lru_cache(maxsize=256)
@@ -158,13 +180,9 @@ def story_parts(story: store.StoryView) -> list[list[str]]:
     return [list(part) for part in _parts_of(story.text)]
 
 
-@lru_cache(maxsize=1024)
 def topic_words(lemma: str) -> str:
-    """How to say a keyword in "stories about …": the plural ("dragons"), else the lemma."""
-    head, _, last = lemma.rpartition(" ")
-    if not last.isalpha():
-        return lemma
-    return f"{head} {noun_forms.plural(last)}".strip()
+    """How to say a keyword in "stories about …": "dragons", "the moon", "rain"."""
+    return phrasing.many(lemma)
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
@@ -178,7 +196,7 @@ def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
     return cut.rstrip(" ,;:") + ellipsis
 
 
-class Conversation:
+class Conversation(NightMixin):
     """One turn with one listener; holds the DB session, the listener's state and the strings."""
 
     def __init__(
@@ -193,6 +211,10 @@ class Conversation:
         listener: store.ListenerTurn | None = None,
         keywords: KeywordCache | None = None,
         connection: Connection | None = None,
+        preferences: Preferences | None = None,
+        sound_base_url: str | None = None,
+        sounds: Sequence[str] = (),
+        device_id: str | None = None,
     ) -> None:
         """``listener`` collects this turn's plays for one write at its end (without it, each
         play is written at once); ``keywords`` resolves keywords from memory; ``connection``
@@ -207,7 +229,31 @@ class Conversation:
         self.fallback_locale = fallback_locale
         self.rng = rng
         self.auto_approve_live = auto_approve_live
+        self._preferences = preferences
+        self.device_id = device_id
+        #: Where Alexa streams sleep sounds from, and which sounds exist; none: not offered.
+        self.sound_base_url = sound_base_url
+        self.sounds = list(sounds) if sound_base_url else []
         self._story_locale: str | None = None
+
+    @property
+    def preferences(self) -> Preferences:
+        """This device's switches (kept with the listener, so reading them costs no query)."""
+        if self._preferences is None:
+            stored = (
+                self.state.device_preferences.get(device_key(self.device_id))
+                if self.device_id
+                else None
+            )
+            self._preferences = Preferences.from_dict(stored)
+        return self._preferences
+
+    @preferences.setter
+    def preferences(self, value: Preferences) -> None:
+        """Switched by a grown-up: remembered for this device, written with the turn."""
+        self._preferences = value
+        if self.device_id:
+            self.state.remember_device(device_key(self.device_id), value.to_dict())
 
     @property
     def locale(self) -> str:
@@ -261,7 +307,16 @@ class Conversation:
         return rng.sample(known, k=min(TOPIC_SUGGESTIONS, len(known)))
 
     def _say_topics(self, lemmas: Sequence[str]) -> str:
-        return self._.join([topic_words(lemma) for lemma in lemmas])
+        """Kinds of things, for "stories about …": "kites and the moon"."""
+        return self._.join(phrasing.manys(lemmas))
+
+    def _say_choices(self, lemmas: Sequence[str]) -> str:
+        """Alternatives for "a story about …": "a kite, an owl or the moon"."""
+        return self._.join(phrasing.ones(lemmas), conjunction="or")
+
+    def _say_wanted(self, words: Sequence[str]) -> str:
+        """What was asked, for "a story about …": "a kite and the moon"."""
+        return self._.join(phrasing.ones(words))
 
     # ----------------------------------------------------------------- intents
     def welcome(self) -> Reply:
@@ -271,7 +326,7 @@ class Conversation:
             return Reply(
                 Speech().say(self._("welcome_back_resume", title=bookmark.title)),
                 reprompt=self._("resume_reprompt", title=bookmark.title),
-            )
+            )  # "yes" carries on with the next part; "from the beginning" starts over
         return self.ask_topic("welcome", "welcome_reprompt")
 
     def ask_topic(
@@ -302,20 +357,29 @@ class Conversation:
                 Speech().say(self._("request_redirect_no_suggestions")),
                 reprompt=self._("ask_topic_reprompt"),
             )
-        listed = self._say_topics(suggestions)
+        choices = self._say_choices(suggestions)
         return Reply(
-            Speech().say(self._("request_redirect", suggestions=listed)),
-            reprompt=self._("suggestion_reprompt", suggestions=listed),
+            Speech().say(self._("request_redirect", choices=choices)),
+            reprompt=self._("suggestion_reprompt", choices=choices),
         )
 
-    def tell(self, spoken: Sequence[SpokenKeyword]) -> Reply:
+    def tell(
+        self, spoken: Sequence[SpokenKeyword], length: str | None = None, count: int | None = None
+    ) -> Reply:
         """Tell a story about what was asked (or a surprise when nothing usable was said).
 
+        ``length`` ("short"/"medium"/"long") holds for the rest of the session; ``count`` > 1
+        ("two stories") queues the others, told one after another, then goodnight.
         The request policy comes first: a redirected word is answered kindly and goes no further.
         """
         redirected = self._redirected(spoken)
         if redirected is not None:
             return self.redirect(redirected)
+        if length in LENGTH_NAMES:
+            self.state.length = length
+        if count is not None:
+            wanted_count = min(max(count, 1), MAX_STORIES_PER_REQUEST)
+            self.state.stories_left = wanted_count if wanted_count > 1 else 0
         resolved = self._resolve(spoken)
         return self.tell_about([match for match, _ in resolved], [said for _, said in resolved])
 
@@ -330,10 +394,15 @@ class Conversation:
         ``keywords`` are lemmas, or this turn's matches from :meth:`_resolve` (not read again).
         """
         choice = store.choose_story(
-            self.db, keywords, self.state.listener_key, self.locale, rng=self.rng
+            self.db,
+            keywords,
+            self.state.listener_key,
+            self.locale,
+            rng=self.rng,
+            length=self.state.length or store.DEFAULT_LENGTH,
         )
         lemmas = [k.lemma if isinstance(k, store.KeywordMatch) else k for k in keywords]
-        wanted = self._.join(list(said)) if said else self._say_topics(lemmas)
+        wanted = self._say_wanted(list(said) if said else lemmas)
         story = choice.story
         if always_queue or choice.match in ("heard", "partial", "none"):
             self._queue_generation(lemmas)
@@ -351,17 +420,20 @@ class Conversation:
             listed = self._say_topics(suggestions)
             return Reply(
                 Speech().say(self._("unknown_topic", wanted=wanted, suggestions=listed)),
-                reprompt=self._("suggestion_reprompt", suggestions=listed),
+                reprompt=self._("suggestion_reprompt", choices=self._say_choices(suggestions)),
             )
         if not lemmas:
             intro = self._("story_intro_surprise", title=story.title)
         elif choice.match == "partial":
-            topic = self._say_topics([k for k in lemmas if k in story.keywords] or lemmas[:1])
+            topic = self._say_wanted([k for k in lemmas if k in story.keywords] or lemmas[:1])
             intro = self._("story_intro_partial", wanted=wanted, topic=topic, title=story.title)
         elif choice.match == "heard":
             intro = self._("story_intro_heard", topic=wanted, title=story.title)
         else:
             intro = self._("story_intro", title=story.title)
+        if self.state.length and not choice.length_matched:
+            length_words = self._(f"length_{self.state.length}")
+            intro = f"{self._('story_other_length', length=length_words)} {intro}"
         self.state.last_keywords = lemmas
         return self._deliver(story, 0, intro, keywords=lemmas, fresh=True)
 
@@ -387,7 +459,11 @@ class Conversation:
         speech = Speech()
         if intro:
             speech.say(intro).pause(PARAGRAPH_BREAK)
-        speech.story(parts[part])
+        speech.trusted(
+            delivery.story_part_ssml(
+                parts[part], part, len(parts), sleepy=self.preferences.sleepy_voice
+            )
+        )
         display = Display(story.title, parts[part], part + 1, len(parts))
         card_title = card_text = None
         if intro:
@@ -414,17 +490,11 @@ class Conversation:
         if record and story.id >= 0 and self.state.listener_key:
             self._record_play(story.id, finished=True)
         self.state.bookmark = None
-        self.state.pending = PENDING_OFFER
+        self.state.finished_story = True
         self.state.offer_keywords = kept
         self._say_the_end(speech, story.text)
-        speech.say(self._("another_question"))
-        return Reply(
-            speech,
-            reprompt=self._("another_reprompt"),
-            card_title=card_title,
-            card_text=card_text,
-            display=display,
-        )
+        reply = Reply(speech, card_title=card_title, card_text=card_text, display=display)
+        return self._after_story(reply)
 
     def _record_play(self, story_id: int, finished: bool) -> None:
         if self.listener is not None:
@@ -437,7 +507,8 @@ class Conversation:
         closing = self._("story_end")
         speech.pause(PARAGRAPH_BREAK)
         if not _normalised_tail(story_text).endswith(_normalised_tail(closing)):
-            speech.say(closing).pause(PARAGRAPH_BREAK)
+            speech.trusted(delivery.closing_ssml([closing], self.preferences.sleepy_voice))
+            speech.pause(PARAGRAPH_BREAK)
 
     def _bookmarked_story(self) -> store.StoryView | None:
         bookmark = self.state.bookmark
@@ -457,11 +528,12 @@ class Conversation:
         return self._deliver(story, self.state.bookmark.part + 1, None)
 
     def resume(self) -> Reply:
+        """Carry on with the first part not yet heard (the bookmark holds the last one told)."""
         story = self._bookmarked_story()
         if story is None or self.state.bookmark is None:
             return self.ask_topic("nothing_to_resume")
         return self._deliver(
-            story, self.state.bookmark.part, self._("story_resume", title=story.title)
+            story, self.state.bookmark.part + 1, self._("story_resume", title=story.title)
         )
 
     def decline_resume(self) -> Reply:
@@ -504,13 +576,18 @@ class Conversation:
         return Reply(Speech().say(self._("paused", title=bookmark.title)), end_session=True)
 
     def goodbye(self) -> Reply:
-        """Stop/Cancel/No: end kindly, keeping the bookmark for next time."""
+        """Stop/Cancel/No: end kindly, keeping the bookmark for next time.
+
+        After a story ended this session, goodnight is the calm closing ritual.
+        """
         bookmark = self.state.bookmark
         self.state.pending = None
         if bookmark is not None:
             return Reply(
                 Speech().say(self._("stop_with_story", title=bookmark.title)), end_session=True
             )
+        if self.state.finished_story:
+            return Reply(self._goodnight(Speech()), end_session=True)
         return Reply(Speech().say(self._("goodbye")), end_session=True)
 
     def yes(self) -> Reply:
@@ -521,12 +598,21 @@ class Conversation:
             return self.go_on()
         if pending == PENDING_OFFER:
             return self.tell_about(self.state.offer_keywords)
+        if pending == PENDING_NEXT_STORY:
+            return self.next_story()
+        if pending == PENDING_SLEEP_SOUND:
+            return self.play_sleep_sound(None, None)
         # "yes" to "what would you like a story about?": a surprise is a kind answer.
         return self.tell_about([])
 
     def no(self) -> Reply:
         if self.state.pending == PENDING_RESUME:
             return self.decline_resume()
+        if self.state.pending == PENDING_OFFER and self.state.finished_story:
+            return self.end_of_night(Reply(Speech()))
+        if self.state.pending == PENDING_SLEEP_SOUND:
+            self.state.pending = None
+            return Reply(Speech().say(self._("goodbye")), end_session=True)
         return self.goodbye()
 
     def list_topics(self) -> Reply:
@@ -566,7 +652,7 @@ class Conversation:
         matches = [match for match, _ in resolved]
         keywords = [match.lemma for match in matches]
         said = [words for _, words in resolved]
-        wanted = self._.join(said)
+        wanted = self._say_wanted(said)
         if not keywords:
             return Reply(
                 Speech().say(self._("new_story_needs_topic")),

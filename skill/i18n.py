@@ -56,14 +56,14 @@ class Translator:
     def keys(self) -> set[str]:
         return set(self._strings)
 
-    def join(self, items: Sequence[str]) -> str:
-        """'a', 'a and b', 'a, b and c' in the locale's words."""
+    def join(self, items: Sequence[str], conjunction: str = "and") -> str:
+        """'a', 'a and b', 'a, b and c' (or 'a, b or c') in the locale's words."""
         items = list(items)
         if not items:
             return ""
         if len(items) == 1:
             return items[0]
-        return f"{', '.join(items[:-1])} {self('and')} {items[-1]}"
+        return f"{', '.join(items[:-1])} {self(conjunction)} {items[-1]}"
 
 
 _TRANSLATORS: dict[str, Translator] = {}

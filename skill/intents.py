@@ -10,6 +10,9 @@ from __future__ import annotations
 TELL_STORY = "TellStoryIntent"
 NEW_STORY = "NewStoryIntent"
 LIST_TOPICS = "ListTopicsIntent"
+SLEEP_SOUND = "SleepSoundIntent"
+FEATURE_OFF = "FeatureOffIntent"
+FEATURE_ON = "FeatureOnIntent"
 
 # Built-in intents we handle.
 YES = "AMAZON.YesIntent"
@@ -30,6 +33,9 @@ ALL = (
     TELL_STORY,
     NEW_STORY,
     LIST_TOPICS,
+    SLEEP_SOUND,
+    FEATURE_OFF,
+    FEATURE_ON,
     YES,
     NO,
     NEXT,
@@ -49,3 +55,14 @@ KEYWORD_SLOT = "keyword"
 SECOND_KEYWORD_SLOT = "secondKeyword"
 #: The custom slot type of both slots; its values grow with the story catalogue.
 KEYWORD_TYPE = "STORY_KEYWORD"
+# More slots of TellStoryIntent: "a short story", "two stories".
+LENGTH_SLOT = "length"
+LENGTH_TYPE = "STORY_LENGTH"
+COUNT_SLOT = "count"
+# SleepSoundIntent: "play rain for twenty minutes".
+SOUND_SLOT = "sound"
+SOUND_TYPE = "SLEEP_SOUND"
+DURATION_SLOT = "duration"
+# FeatureOffIntent / FeatureOnIntent: "turn off the sleepy voice".
+FEATURE_SLOT = "feature"
+FEATURE_TYPE = "PREFERENCE_FEATURE"

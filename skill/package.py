@@ -394,3 +394,18 @@ def build_lambda_bundle(
             Path(shutil.copytree(project_root / package, out_dir / package, ignore=ignore))
         )
     return written
+
+
+def keyword_synonyms(sources_dir: Path = MODEL_SOURCES_DIR) -> list[tuple[str, str]]:
+    """(keyword, synonym) pairs of STORY_KEYWORD in base.json: what Alexa resolves for us.
+
+    ``bedtime run``/``talk`` seed the store's synonyms table with them, so channels without
+    Alexa's entity resolution (the terminal, the console) understand "bunny rabbit" too.
+    """
+    model = language_model(load_json(Path(sources_dir) / "base.json"))
+    slot_type = next(t for t in model["types"] if t["name"] == KEYWORD_TYPE)
+    return [
+        (value["id"], synonym)
+        for value in slot_type["values"]
+        for synonym in value["name"].get("synonyms", [])
+    ]

@@ -11,8 +11,16 @@ from ask_sdk_core.utils import get_supported_interfaces
 from ask_sdk_model import Response
 from ask_sdk_model.dialog import ElicitSlotDirective
 from ask_sdk_model.interfaces.alexa.presentation.apl import RenderDocumentDirective
+from ask_sdk_model.interfaces.audioplayer import (
+    AudioItem,
+    AudioItemMetadata,
+    PlayBehavior,
+    PlayDirective,
+)
+from ask_sdk_model.interfaces.audioplayer import Stream as AudioStream
 from ask_sdk_model.ui import SimpleCard
 
+from skill import sleep_sounds
 from skill.conversation import Reply
 from skill.ssml import escape
 
@@ -55,6 +63,8 @@ def respond(handler_input: HandlerInput, reply: Reply) -> Response:
                 },
             )
         )
+    if reply.audio is not None:
+        builder.add_directive(play_directive(reply.audio, PlayBehavior.REPLACE_ALL))
     if reply.elicit_slot:
         intent = getattr(handler_input.request_envelope.request, "intent", None)
         builder.add_directive(
@@ -63,3 +73,19 @@ def respond(handler_input: HandlerInput, reply: Reply) -> Response:
     if reply.end_session or (not reply.reprompt and not reply.elicit_slot):
         builder.set_should_end_session(True)
     return builder.response
+
+
+def play_directive(stream: sleep_sounds.Stream, behavior: PlayBehavior) -> PlayDirective:
+    """AudioPlayer.Play of a sleep sound (REPLACE_ALL to start, ENQUEUE for the next loop)."""
+    return PlayDirective(
+        play_behavior=behavior,
+        audio_item=AudioItem(
+            stream=AudioStream(
+                token=stream.token,
+                url=stream.url,
+                offset_in_milliseconds=stream.offset_ms,
+                expected_previous_token=stream.previous_token,
+            ),
+            metadata=AudioItemMetadata(title="Bedtime Stories"),
+        ),
+    )

@@ -28,6 +28,7 @@ from db import store
 from db.engine import begin_reading, begin_writing, is_writing
 from db.store.keyword_cache import KeywordCache
 from settings import Settings
+from skill import sleep_sounds
 from skill.conversation import Conversation, ListenerState
 
 logger = logging.getLogger(__name__)
@@ -207,4 +208,21 @@ class SkillServices:
             listener=turn.listener,
             keywords=self.keywords,
             connection=turn.connection,
+            sound_base_url=self.settings.public_url,
+            sounds=self.sleep_sounds(),
+            device_id=device_id(handler_input),
         )
+
+    def sleep_sounds(self) -> list[str]:
+        """Sounds we can stream: a public URL is set and the file was built."""
+        if not self.settings.public_url:
+            return []
+        return sleep_sounds.available(self.settings.sounds_dir)
+
+
+def device_id(handler_input: HandlerInput) -> str | None:
+    """Alexa's id of the device that sent the request (per-device preferences)."""
+    context = handler_input.request_envelope.context
+    system = context.system if context is not None else None
+    device = system.device if system is not None else None
+    return device.device_id if device is not None and device.device_id else None

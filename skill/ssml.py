@@ -129,6 +129,11 @@ class Speech:
         self.fragments.append(fragment)
         return self
 
+    def trusted(self, fragment: str) -> Speech:
+        """SSML built by our own code (skill/delivery.py), already escaped."""
+        self.fragments.append(fragment)
+        return self
+
     def story(self, paras: list[str]) -> Speech:
         self.fragments.append(_story_ssml(paras))
         return self

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from ask_sdk_model import RequestEnvelope
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, abort, jsonify, request, send_file
 
 from settings import Settings
 from skill.builder import build_skill
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 ALEXA_ROUTE = "/alexa"
 HEALTH_ROUTE = "/healthz"
+SOUNDS_ROUTE = "/sounds/<name>.mp3"
 
 
 def _configure_logging(level: str) -> None:
@@ -79,6 +80,16 @@ def create_app(
         from console import register_console
 
         register_console(app, settings, services.session_factory)
+
+    @app.get(SOUNDS_ROUTE)
+    def sleep_sound(name: str) -> Any:
+        """The sleep sounds Alexa streams (AudioPlayer); Range requests are answered."""
+        from skill.sleep_sounds import SOUNDS, sound_path
+
+        path = sound_path(settings.sounds_dir, name) if name in SOUNDS else None
+        if path is None or not path.is_file():
+            abort(404)
+        return send_file(path, mimetype="audio/mpeg", conditional=True, max_age=86400)
 
     @app.get(HEALTH_ROUTE)
     def healthz() -> Any:

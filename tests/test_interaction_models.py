@@ -67,10 +67,25 @@ def test_the_base_model_declares_exactly_our_intents_and_slots():
     assert slots == {
         intents.KEYWORD_SLOT: intents.KEYWORD_TYPE,
         intents.SECOND_KEYWORD_SLOT: intents.KEYWORD_TYPE,
+        intents.LENGTH_SLOT: intents.LENGTH_TYPE,
+        intents.COUNT_SLOT: "AMAZON.NUMBER",
     }
     slots = {s["name"]: s["type"] for s in by_name[intents.NEW_STORY]["slots"]}
     assert slots == {intents.KEYWORD_SLOT: intents.KEYWORD_TYPE}
-    assert [t["name"] for t in lm["types"]] == [intents.KEYWORD_TYPE]
+    slots = {s["name"]: s["type"] for s in by_name[intents.SLEEP_SOUND]["slots"]}
+    assert slots == {
+        intents.SOUND_SLOT: intents.SOUND_TYPE,
+        intents.DURATION_SLOT: "AMAZON.DURATION",
+    }
+    for name in (intents.FEATURE_OFF, intents.FEATURE_ON):
+        slots = {s["name"]: s["type"] for s in by_name[name]["slots"]}
+        assert slots == {intents.FEATURE_SLOT: intents.FEATURE_TYPE}
+    assert [t["name"] for t in lm["types"]] == [
+        intents.KEYWORD_TYPE,
+        intents.LENGTH_TYPE,
+        intents.SOUND_TYPE,
+        intents.FEATURE_TYPE,
+    ]
 
 
 def _handler_input(intent: str) -> HandlerInput:

@@ -127,8 +127,12 @@ def test_voice_contract(models, locale):
     assert {s["name"]: s["type"] for s in tell["slots"]} == {
         "keyword": "STORY_KEYWORD",
         "secondKeyword": "STORY_KEYWORD",
+        "length": "STORY_LENGTH",
+        "count": "AMAZON.NUMBER",
     }
     for sample in (
+        "a {length} story about a {keyword}",
+        "tell me {count} stories",
         "tell me a story",
         "a story about {keyword}",
         "surprise me",
@@ -138,6 +142,9 @@ def test_voice_contract(models, locale):
         assert sample in tell["samples"]
     assert "make up a new story about {keyword}" in intents["NewStoryIntent"]["samples"]
     assert "what stories do you have" in intents["ListTopicsIntent"]["samples"]
+    assert "play {sound} for {duration}" in intents["SleepSoundIntent"]["samples"]
+    lengths = next(t for t in lm["types"] if t["name"] == "STORY_LENGTH")["values"]
+    assert {v["id"] for v in lengths} == {"short", "medium", "long"}
     values = lm["types"][0]["values"]
     assert lm["types"][0]["name"] == "STORY_KEYWORD" and len(values) >= 50
     assert all(v["id"] == v["name"]["value"] and v["name"]["synonyms"] for v in values)
@@ -230,7 +237,7 @@ def test_manifest_publishing_and_privacy(manifest):
     }
     custom = m["apis"]["custom"]
     assert custom["endpoint"]["uri"] == package.PLACEHOLDER_ENDPOINT
-    assert [i["type"] for i in custom["interfaces"]] == ["ALEXA_PRESENTATION_APL"]
+    assert [i["type"] for i in custom["interfaces"]] == ["AUDIO_PLAYER", "ALEXA_PRESENTATION_APL"]
 
 
 def test_ask_resources_point_at_the_package_and_the_lambda_shim():
@@ -315,10 +322,12 @@ def test_build_refuses_an_invalid_model(tmp_path, models):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_build_seed_only(tmp_path):
+def test_cli_build_seed_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("BEDTIME_ENDPOINT_URI", raising=False)
     out = tmp_path / "pkg"
     result = CliRunner().invoke(skill_package_group, ["build", "--seed-only", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert "Warning: no --endpoint" in result.output  # skill.json keeps the placeholder
     assert f"wrote {len(package.LOCALES) + 1} files" in result.output  # models + skill.json
     assert (out / "interactionModels" / "custom" / "en-IN.json").exists()
 
@@ -354,6 +363,7 @@ def test_cli_build_takes_the_endpoint_from_the_environment(tmp_path, monkeypatch
     out = tmp_path / "pkg"
     result = CliRunner().invoke(skill_package_group, ["build", "--seed-only", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert "Warning" not in result.output
     manifest = json.loads((out / "skill.json").read_text())
     assert manifest["manifest"]["apis"]["custom"]["endpoint"]["uri"] == (
         "https://stories.example.net/alexa"

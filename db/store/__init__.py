@@ -23,7 +23,15 @@ Listener ids: every function taking a listener id accepts either the sha256 key 
 
 from __future__ import annotations
 
-from db.store.choosing import PICK_SAMPLE, SUGGESTION_COUNT, Match, StoryChoice, choose_story
+from db.store.choosing import (
+    DEFAULT_LENGTH,
+    LENGTH_BANDS,
+    PICK_SAMPLE,
+    SUGGESTION_COUNT,
+    Match,
+    StoryChoice,
+    choose_story,
+)
 from db.store.keywords import (
     KeywordMatch,
     add_synonym,
@@ -82,6 +90,8 @@ from db.store.stories import (
 
 __all__ = [
     "CLAIM_TIMEOUT",
+    "DEFAULT_LENGTH",
+    "LENGTH_BANDS",
     "MAX_ATTEMPTS",
     "PICK_SAMPLE",
     "SUGGESTION_COUNT",

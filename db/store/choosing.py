@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    and_,
     bindparam,
     case,
     exists,
@@ -60,6 +61,18 @@ _RANDOM = random.Random()
 
 Match = Literal["unheard", "heard", "partial", "none"]
 
+#: Story lengths a listener can ask for, as word-count bands [low, high). At a calm ~130 words a
+#: minute: short is under about two minutes, long is over about three. "medium" is the default.
+LENGTH_BANDS: dict[str, tuple[int, int]] = {
+    "short": (0, 280),
+    "medium": (280, 420),
+    "long": (420, 1_000_000_000),
+}
+DEFAULT_LENGTH = "medium"
+#: With a length, this many unheard candidates on each side of the random point are checked for
+#: it: a bounded cost even when the catalogue has no story of that length at all.
+LENGTH_WINDOW = 64
+
 
 @dataclass(frozen=True)
 class StoryChoice:
@@ -68,6 +81,8 @@ class StoryChoice:
     story: StoryView | None
     match: Match
     suggestions: list[str] = field(default_factory=list)
+    #: False when no story of the asked length was found and one of another length was chosen.
+    length_matched: bool = True
 
 
 _approved = ReviewStatus.APPROVED.value
@@ -187,6 +202,71 @@ def _pick_statement(
     )
 
 
+def _length_first(stmt: Select[Any], key: Any, lap: int, sample: int, name: str) -> Select[Any]:
+    """Of the next :data:`LENGTH_WINDOW` candidates, ``sample`` with those of :min_words <=
+    word_count < :max_words first, flagged ``fits``: one primary-key probe each, so a length no
+    story has costs 64 probes (not a scan of the keyword's stories) and no second statement."""
+    window = stmt.add_columns(key.label("random_key")).limit(LENGTH_WINDOW).subquery(name)
+    lengths = aliased(Story, name=f"{name}_lengths")
+    story_id = window.c[0]
+    in_band = and_(
+        lengths.word_count >= bindparam("min_words", type_=Integer),
+        lengths.word_count < bindparam("max_words", type_=Integer),
+    )
+    fits = case((in_band, 1), else_=0).label("fits")
+    return (
+        select(story_id, window.c.random_key, literal(lap).label("lap"), fits)
+        .join(lengths, lengths.id == story_id)
+        .order_by(fits.desc(), window.c.random_key)
+        .limit(sample)
+    )
+
+
+@functools.cache
+def _length_pick_statement(keyword_count: int, sample: int) -> Select[Any]:
+    """One unheard matching story, chosen as ``:choice`` says among those of the asked length
+    (:min_words <= word_count < :max_words) when any, else among all candidates.
+
+    Both sides of :start are read (a story of that length may lie behind it), each a window of
+    :data:`LENGTH_WINDOW` candidates with the fitting ones first (:func:`_length_first`). Returns
+    ``(story_id, title, text, locale, lemmas, fits)``, the story row read for the chosen one only.
+    """
+    start = bindparam("start", type_=Integer)
+    ahead, _, ahead_key = _unheard(keyword_count, "ahead")
+    ahead = _length_first(
+        ahead.where(ahead_key >= start).order_by(ahead_key), ahead_key, 0, sample, "ahead_window"
+    )
+    behind, _, behind_key = _unheard(keyword_count, "behind")
+    behind = _length_first(
+        behind.where(behind_key < start).order_by(behind_key),
+        behind_key,
+        1,
+        sample,
+        "behind_window",
+    )
+    first, second = ahead.subquery("ahead_pick"), behind.subquery("behind_pick")
+    picked = union_all(select(*first.c), select(*second.c)).subquery("pick")
+    order = (picked.c.fits.desc(), picked.c.lap, picked.c.random_key)
+    ranked = select(
+        picked.c[0].label("story_id"),
+        picked.c.fits,
+        (func.row_number().over(order_by=order) - 1).label("position"),
+        func.sum(picked.c.fits).over().label("fitting"),
+        func.count().over().label("candidates"),
+    ).subquery("ranked")
+    story_id = ranked.c.story_id
+    choice = bindparam("choice", type_=Integer)
+    chosen = case(
+        (ranked.c.fitting > 0, choice % ranked.c.fitting), else_=choice % ranked.c.candidates
+    )
+    return (
+        select(story_id, Story.title, Story.text, Story.locale, _lemmas_of(story_id))
+        .add_columns(ranked.c.fits)
+        .join(Story, Story.id == story_id)
+        .where(ranked.c.position == chosen)
+    )
+
+
 @functools.cache
 def _longest_ago_statement(keyword_count: int) -> Select[Any]:
     """The matching story :listener heard longest ago (their plays x primary-key probes)."""
@@ -235,16 +315,22 @@ def _pick_random(
     rng: random.Random,
     sample: int = PICK_SAMPLE,
     with_story: bool = False,
+    band: tuple[int, int] | None = None,
 ) -> list[Any]:
     """Up to ``sample`` unheard matching stories from a random point of the random_key index.
 
     One statement (see :func:`_pick_statement`): ``(story_id,)`` rows to choose among, or
-    ``with_story`` at most one row, already chosen: ``(story_id, title, text, locale, lemmas)``.
+    ``with_story`` at most one row, already chosen: ``(story_id, title, text, locale, lemmas)``;
+    with a word-count ``band`` (and ``with_story``) chosen among stories of that length when any,
+    with a last ``fits`` column (:func:`_length_pick_statement`).
     """
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(keyword_ids)}
     params.update(locale=locale, listener=listener_key, start=rng.randrange(RANDOM_KEY_SPACE))
     if with_story:
         params["choice"] = rng.randrange(CHOICE_SPACE)
+    if band is not None and with_story:
+        params.update(min_words=band[0], max_words=band[1])
+        return connection.execute(_length_pick_statement(len(keyword_ids), sample), params).all()
     stmt = _pick_statement(len(keyword_ids), sample, with_story, connection.dialect.name)
     return connection.execute(stmt, params).all()
 
@@ -255,19 +341,24 @@ def _find(
     locale: str,
     listener_key: str,
     rng: random.Random,
-) -> tuple[int | None, bool, Any]:
-    """(story id, heard before?, its row when already read) for stories having all ``keywords``;
-    unheard first."""
+    band: tuple[int, int] | None = None,
+) -> tuple[int | None, bool, Any, bool]:
+    """(story id, heard before?, its row when already read, of the asked length?) for stories
+    having all ``keywords``: unheard of the asked length first, then unheard of any length (a
+    new story beats the right length), then the one heard longest ago."""
     ordered = _lookup_order(keywords)
-    fresh = _pick_random(connection, ordered, locale, listener_key, rng, with_story=True)
+    fresh = _pick_random(connection, ordered, locale, listener_key, rng, with_story=True, band=band)
     if fresh:
-        return fresh[0][0], False, fresh[0]
+        row = tuple(fresh[0])
+        if band is None:
+            return row[0], False, row, True
+        return row[0], False, row[:-1], bool(row[-1])
     if not listener_key:
-        return None, False, None
+        return None, False, None, True
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(ordered)}
     params.update(locale=locale, listener=listener_key)
     oldest = connection.scalar(_longest_ago_statement(len(ordered)), params)
-    return oldest, True, None
+    return oldest, True, None, band is None
 
 
 def _suggestions(
@@ -292,8 +383,12 @@ def choose_story(
     listener_id: str | None,
     locale: str,
     rng: random.Random | None = None,
+    length: str | None = None,
 ) -> StoryChoice:
     """Pick an approved story about ``keywords`` (0-2 canonical lemmas) for a listener.
+
+    ``length`` ("short", "medium", "long": :data:`LENGTH_BANDS`) is a preference: an unheard
+    story of another length beats none, and ``length_matched`` says which it was.
 
     ``keywords`` may be the matches :func:`resolve_keywords` returned for this turn; then the
     keyword table is not read again.
@@ -318,21 +413,25 @@ def choose_story(
         found = _lookup(connection, lemmas)
         known = [found[lemma] for lemma in lemmas if lemma in found]
 
+    band = LENGTH_BANDS.get(length) if length else None
     if len(known) == len(lemmas):
-        story_id, was_heard, row = _find(connection, known, locale, listener_key, rng)
+        story_id, was_heard, row, fits = _find(connection, known, locale, listener_key, rng, band)
         if story_id is not None:
-            return _choice(connection, story_id, "heard" if was_heard else "unheard", row)
+            match: Match = "heard" if was_heard else "unheard"
+            return _choice(connection, story_id, match, row, fits)
 
     if lemmas and (len(lemmas) > 1 or len(known) < len(lemmas)):
         # Best partial match: any single requested keyword we have stories for, unheard first.
         partial_heard: int | None = None
         for keyword in rng.sample(known, len(known)):
-            story_id, was_heard, row = _find(connection, [keyword], locale, listener_key, rng)
+            story_id, was_heard, row, fits = _find(
+                connection, [keyword], locale, listener_key, rng, band
+            )
             if story_id is not None and not was_heard:
-                return _choice(connection, story_id, "partial", row)
+                return _choice(connection, story_id, "partial", row, fits)
             partial_heard = partial_heard or story_id
         if partial_heard is not None:
-            return _choice(connection, partial_heard, "partial")
+            return _choice(connection, partial_heard, "partial", None, band is None)
 
     log.info("no story for %s in %s; suggesting others", lemmas, locale)
     return StoryChoice(
@@ -340,15 +439,21 @@ def choose_story(
     )
 
 
-def _choice(connection: Connection, story_id: int, match: Match, row: Any = None) -> StoryChoice:
+def _choice(
+    connection: Connection,
+    story_id: int,
+    match: Match,
+    row: Any = None,
+    length_matched: bool = True,
+) -> StoryChoice:
     """The chosen story: from the pick's ``row`` when it read it, else one round trip."""
     if row is not None:
         _, title, body, locale, joined = row
         lemmas = tuple(sorted(set(joined.split(",")))) if joined else ()
         view = StoryView(id=story_id, title=title, text=body, keywords=lemmas, locale=locale)
-        return StoryChoice(story=view, match=match)
+        return StoryChoice(story=view, match=match, length_matched=length_matched)
     rows = connection.execute(_STORY_STATEMENT, {"story_id": story_id}).all()
     title, body, locale = rows[0][:3]
     lemmas = tuple(sorted(row[3] for row in rows if row[3] is not None))
     view = StoryView(id=story_id, title=title, text=body, keywords=lemmas, locale=locale)
-    return StoryChoice(story=view, match=match)
+    return StoryChoice(story=view, match=match, length_matched=length_matched)

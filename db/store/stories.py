@@ -127,7 +127,8 @@ def add_story(session: Session, draft: StoryDraft) -> Story:
         if winner is None:
             raise  # another constraint (e.g. an unknown model_id): the caller must know
         return winner
-    log.info(
+    # DEBUG: a catalogue import adds hundreds; it logs one summary line at INFO itself.
+    log.debug(
         "added story id=%s %r keywords=%s status=%s", story.id, title, lemmas, story.review_status
     )
     return story

@@ -23,6 +23,15 @@ from skill.handlers.navigation import (
     StartOverIntentHandler,
     YesIntentHandler,
 )
+from skill.handlers.sleep import (
+    FeatureOffIntentHandler,
+    FeatureOnIntentHandler,
+    PlaybackEventHandler,
+    PlaybackFailedHandler,
+    PlaybackNearlyFinishedHandler,
+    SleepSoundIntentHandler,
+    SleepSoundStopHandler,
+)
 from skill.handlers.story import (
     ListTopicsIntentHandler,
     NewStoryIntentHandler,
@@ -45,9 +54,13 @@ def request_handlers(services: SkillServices) -> list[AbstractRequestHandler]:
     """Every request handler, specific first; the SDK tries them in this order."""
     classes: list[type] = [
         LaunchRequestHandler,
+        SleepSoundStopHandler,  # before Pause/Stop/Cancel: only while a sleep sound plays
         TellStoryIntentHandler,
         NewStoryIntentHandler,
         ListTopicsIntentHandler,
+        SleepSoundIntentHandler,
+        FeatureOffIntentHandler,
+        FeatureOnIntentHandler,
         YesIntentHandler,
         NoIntentHandler,
         NextIntentHandler,
@@ -61,6 +74,9 @@ def request_handlers(services: SkillServices) -> list[AbstractRequestHandler]:
         NavigateHomeIntentHandler,
         FallbackIntentHandler,
         SessionEndedRequestHandler,
+        PlaybackNearlyFinishedHandler,  # AudioPlayer: before any generic acknowledgement
+        PlaybackEventHandler,
+        PlaybackFailedHandler,
         ExceptionEncounteredHandler,
         CanFulfillIntentRequestHandler,
         AudioPlayerEventHandler,  # acknowledgements: after any real player handling

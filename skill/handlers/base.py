@@ -24,6 +24,28 @@ def _capped(text: str) -> str:
     return cut.rsplit(" ", 1)[0] if " " in cut else cut
 
 
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                 "seventeen", "eighteen", "nineteen", "twenty"]  # fmt: skip
+_TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60}
+
+
+def number_value(words: str) -> int | None:
+    """ "2", "two", "twenty five" → int; None when it is not a number."""
+    words = words.strip().lower().replace("-", " ")
+    if words.isdigit():
+        return int(words)
+    total = 0
+    for word in words.split():
+        if word in _NUMBER_WORDS:
+            total += _NUMBER_WORDS.index(word)
+        elif word in _TENS:
+            total += _TENS[word]
+        else:
+            return None
+    return total if words else None
+
+
 class ServiceHandler(AbstractRequestHandler):
     """A request handler that was given the process's services at build time."""
 
@@ -55,3 +77,38 @@ def spoken_keyword(handler_input: HandlerInput, slot_name: str) -> SpokenKeyword
 def spoken_keywords(handler_input: HandlerInput, *slot_names: str) -> list[SpokenKeyword]:
     found = (spoken_keyword(handler_input, name) for name in slot_names)
     return [value for value in found if value is not None]
+
+
+def slot_choice(handler_input: HandlerInput, slot_name: str) -> str | None:
+    """A custom slot's value id ("short", "sleepy_voice"): the resolved id, else the words heard
+    in id form, so a simulator without entity resolution still works."""
+    try:
+        slot = get_slot(handler_input, slot_name)
+    except (TypeError, AttributeError):
+        return None
+    if slot is None or not (slot.value or "").strip():
+        return None
+    resolutions = slot.resolutions.resolutions_per_authority if slot.resolutions else None
+    for authority in resolutions or []:
+        matched = authority.status and authority.status.code == StatusCode.ER_SUCCESS_MATCH
+        if matched and authority.values and authority.values[0].value.id:
+            return str(authority.values[0].value.id)
+    return "_".join(slot.value.lower().split())
+
+
+def slot_number(handler_input: HandlerInput, slot_name: str) -> int | None:
+    """An AMAZON.NUMBER slot as an int ("2"; simulators may send "two"); None when not a number."""
+    try:
+        slot = get_slot(handler_input, slot_name)
+    except (TypeError, AttributeError):
+        return None
+    return number_value(slot.value or "") if slot is not None else None
+
+
+def slot_text(handler_input: HandlerInput, slot_name: str) -> str | None:
+    """A slot's raw value (AMAZON.DURATION's "PT20M"), or None."""
+    try:
+        slot = get_slot(handler_input, slot_name)
+    except (TypeError, AttributeError):
+        return None
+    return (slot.value or "").strip() or None if slot is not None else None

@@ -10,7 +10,7 @@ from ask_sdk_model import Response
 from ask_sdk_model.services.directive import Header, SendDirectiveRequest, SpeakDirective
 
 from skill import intents
-from skill.handlers.base import ServiceHandler, spoken_keywords
+from skill.handlers.base import ServiceHandler, slot_choice, slot_number, spoken_keywords
 from skill.responses import respond
 from skill.ssml import escape
 
@@ -23,8 +23,10 @@ class TellStoryIntentHandler(ServiceHandler):
 
     def handle(self, handler_input: HandlerInput) -> Response:
         spoken = spoken_keywords(handler_input, intents.KEYWORD_SLOT, intents.SECOND_KEYWORD_SLOT)
+        length = slot_choice(handler_input, intents.LENGTH_SLOT)
+        count = slot_number(handler_input, intents.COUNT_SLOT)
         with self.services.conversation(handler_input) as talk:
-            return respond(handler_input, talk.tell(spoken))
+            return respond(handler_input, talk.tell(spoken, length=length, count=count))
 
 
 class NewStoryIntentHandler(ServiceHandler):

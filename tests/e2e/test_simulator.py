@@ -56,10 +56,13 @@ BST_SUITE_TIMEOUT = 420
 MIN_VIRTUAL_ALEXA_TESTS = 90
 VIRTUAL_ALEXA_SUITES = (
     "virtual-alexa/conversation.test.js",
+    "virtual-alexa/bedtime.test.js",
     "virtual-alexa/locales.test.js",
     "virtual-alexa/model.test.js",
 )
 MIN_BST_TESTS = 8
+#: Where the simulated Alexa is told to stream sleep sounds from (virtual-alexa wants HTTPS).
+PUBLIC_URL = "https://bedtime-e2e.example.com"
 
 pytestmark = pytest.mark.slow
 
@@ -198,10 +201,28 @@ def _running_server(
             server.wait(timeout=5)
 
 
+@pytest.fixture(scope="session")
+def sounds_dir(tmp_path_factory) -> Path | None:
+    """Sleep sounds built with sox, as at build time; None (sound dialogs skipped) without sox."""
+    from skill.sleep_sounds import SoundBuildError, build_sounds
+
+    folder = tmp_path_factory.mktemp("e2e-sounds")
+    try:
+        build_sounds(folder)
+    except SoundBuildError as exc:
+        print(f"sleep-sound dialogs skipped: {exc}")
+        return None
+    return folder
+
+
 @pytest.fixture(scope="module")
-def skill_server(database_url, tmp_path_factory) -> Iterator[SkillServer]:
+def skill_server(database_url, tmp_path_factory, sounds_dir) -> Iterator[SkillServer]:
     """Start the web service on a free port; its POST /alexa URL and log."""
-    with _running_server(database_url, tmp_path_factory.mktemp("e2e-server")) as server:
+    extra = {"BEDTIME_PUBLIC_URL": PUBLIC_URL}
+    if sounds_dir is not None:
+        extra["BEDTIME_SOUNDS_DIR"] = str(sounds_dir)
+    log_dir = tmp_path_factory.mktemp("e2e-server")
+    with _running_server(database_url, log_dir, extra) as server:
         yield server
 
 
@@ -291,11 +312,13 @@ def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: int) ->
     return completed.returncode, completed.stdout.decode(errors="replace")
 
 
-def test_virtual_alexa_suites(node, skill_server):
+def test_virtual_alexa_suites(node, skill_server, sounds_dir):
     env = {
         **os.environ,
         "BEDTIME_SKILL_URL": skill_server.url,
         "BEDTIME_SKILL_ID": SKILL_ID,
+        "BEDTIME_E2E_PUBLIC_URL": PUBLIC_URL,
+        "BEDTIME_E2E_SOUNDS": "1" if sounds_dir is not None else "0",
         "NODE_ENV": "test",
     }
     code, output = _run(

@@ -61,3 +61,30 @@ def test_eval_command_writes_report(
     assert (
         read_meta(model_dir)["evaluation"]["bpc"]["bits_per_char"] == report["bpc"]["bits_per_char"]
     )
+
+
+def test_eval_of_a_shipped_model_leaves_tracked_files_alone(
+    tiny_model,
+    tiny_tokenizer,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from generator import cli
+    from generator.artifacts import read_meta, save_model
+
+    assert cli.is_shipped(Path(cli.__file__).parent / "shipped_model")
+    assert not cli.is_shipped(tmp_path)
+    model_dir = save_model(tiny_model, tiny_tokenizer, tmp_path / "m", {})
+    before = read_meta(model_dir)
+    monkeypatch.setattr(cli, "is_shipped", lambda path: True)  # as if it lived in the repo
+    text = tmp_path / "held_out.txt"
+    text.write_text("The fox slept.\n<|endoftext|>\nThe moon rose.\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    args = [str(model_dir), "--text-file", str(text), "--max-new-tokens", "5", "--threads", "1"]
+    result = CliRunner().invoke(cli.evaluate, args)
+    assert result.exit_code == 0, result.output
+    assert (work / "eval_report.json").exists()
+    assert not (model_dir / "eval_report.json").exists()
+    assert read_meta(model_dir) == before

@@ -35,6 +35,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def env_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'bedtime.sqlite3'}"
     monkeypatch.setenv("BEDTIME_DATABASE_URL", url)
+    monkeypatch.setenv("BEDTIME_DATA_DIR", str(tmp_path))  # sleep sounds are built here
     monkeypatch.setenv("BEDTIME_SKILL_ID", SKILL_ID)
     monkeypatch.delenv("BEDTIME_VERIFY_REQUESTS", raising=False)
     return url
@@ -80,6 +81,16 @@ def test_serve_verifies_by_default(env_db: str, served: dict[str, Any]) -> None:
         .post("/alexa", data=json.dumps(unsigned), content_type="application/json")
     )
     assert reply.status_code == 400
+
+
+def test_serve_refuses_a_database_that_was_never_upgraded(
+    env_db: str, served: dict[str, Any]
+) -> None:
+    result = CliRunner().invoke(serve_command, [])
+    assert result.exit_code == 1 and not served
+    assert "has no tables yet" in result.output
+    assert "Run `bedtime db upgrade` first" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_bad_configuration_is_a_clear_cli_error(

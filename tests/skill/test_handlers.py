@@ -139,9 +139,13 @@ def test_yes_after_a_story_tells_another_about_the_same_thing(alexa: Alexa) -> N
 
 
 def test_no_after_a_story_says_goodnight(alexa: Alexa) -> None:
+    """The goodnight ritual; no sleep sound is offered where none is set up."""
     alexa.intent("TellStoryIntent", keyword="owl")
     out = alexa.intent("AMAZON.NoIntent")
-    assert spoken(out) == "Goodnight, sleep tight."
+    assert spoken(out) == (
+        "And now, it's time for sleep. Close your eyes, and take a slow, deep breath in, "
+        "and out. Goodnight, sleep tight."
+    )
     assert out["response"]["shouldEndSession"] is True
 
 
@@ -187,7 +191,7 @@ def test_no_between_parts_keeps_the_place(alexa: Alexa) -> None:
     welcome = alexa.launch()
     assert spoken(welcome) == (
         "Welcome back. Last time we were in the middle of "
-        "The Giant's Very Long Night. Shall I carry on?"
+        "The Giant's Very Long Night. Shall I carry on, or start from the beginning?"
     )
 
 
@@ -201,7 +205,26 @@ def test_pause_then_resume_next_session_with_yes(alexa: Alexa) -> None:
     assert "Last time we were in the middle of The Giant's Very Long Night" in spoken(welcome)
     resumed = alexa.intent("AMAZON.YesIntent")
     assert spoken(resumed).startswith("Let's carry on with The Giant's Very Long Night.")
-    assert spoken(second) in spoken(resumed)  # the part we stopped in, told again
+    # The next part nobody heard yet: not the part told before the pause.
+    assert _part_text(second) not in spoken(resumed)
+    third = alexa.intent("AMAZON.RepeatIntent")  # repeat = the part just told
+    assert _part_text(third) in spoken(resumed)
+
+
+def test_from_the_beginning_instead_of_carrying_on(alexa: Alexa) -> None:
+    first = alexa.intent("TellStoryIntent", keyword="giant")
+    alexa.intent("AMAZON.NextIntent")
+    alexa.intent("AMAZON.StopIntent")
+    alexa.launch()
+    again = alexa.intent("AMAZON.StartOverIntent")
+    assert spoken(again).startswith("Let's start The Giant's Very Long Night again")
+    assert _part_text(first).split(". ", 1)[1][:200] in spoken(again)
+
+
+def _part_text(out: dict[str, Any]) -> str:
+    """The story words of a reply: without the intro sentence and the question after them."""
+    text = spoken(out).removesuffix(" Shall I go on?")
+    return text.split("Night. ", 1)[1] if text.startswith("Let's") else text
 
 
 def test_resume_intent_in_session(alexa: Alexa) -> None:

@@ -10,7 +10,15 @@ const { describe, it } = require("node:test");
 const { VirtualAlexa } = require("virtual-alexa");
 const { LOCALES, MODELS_DIR, SKILL_ID, parseInvocation } = require("./helpers");
 
-const SLOT_FILLERS = { keyword: "dragon", secondKeyword: "boat" };
+const SLOT_FILLERS = {
+  keyword: "dragon",
+  secondKeyword: "boat",
+  length: "short",
+  count: "2",
+  sound: "rain",
+  duration: "twenty minutes",
+  feature: "sleepy voice",
+};
 
 for (const locale of LOCALES) {
   const file = path.join(MODELS_DIR, `${locale}.json`);
