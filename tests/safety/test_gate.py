@@ -23,6 +23,7 @@ from safety.meaning import CLASSES, Head, split_sentences
         "What the hell was that?",  # better-profanity list
         "The bunny was farting all day.",  # inflection of a listed word
         "Tom said his brother was an idiot.",
+        "The children looked up and said, oh my God, I love the stars!",  # exclamations
     ],
 )
 def test_unsuitable_words_anywhere_are_caught(text: str) -> None:
@@ -46,6 +47,7 @@ def test_unsuitable_words_anywhere_are_caught(text: str) -> None:
         "The cook cut the bread with a knife.",
         "Charlie stopped dead in his tracks.",
         "They killed time by singing songs.",
+        "The old god of the sea smiled at the little boat.",
     ],
 )
 def test_bedtime_text_passes_the_words(text: str) -> None:
