@@ -5,7 +5,9 @@ from __future__ import annotations
 from ask_sdk_core.dispatch_components import AbstractRequestHandler
 from ask_sdk_core.handler_input import HandlerInput
 from ask_sdk_core.utils import get_slot
+from ask_sdk_model import Slot
 from ask_sdk_model.slu.entityresolution import StatusCode
+from ask_sdk_model.slu.entityresolution import Value as SlotValue
 
 from skill.conversation import SpokenKeyword
 from skill.services import SkillServices
@@ -53,22 +55,34 @@ class ServiceHandler(AbstractRequestHandler):
         self.services = services
 
 
-def spoken_keyword(handler_input: HandlerInput, slot_name: str) -> SpokenKeyword | None:
-    """The slot's words plus the canonical value when entity resolution matched."""
+def _filled_slot(handler_input: HandlerInput, slot_name: str) -> Slot | None:
+    """The slot when the listener said something in it (None for a missing or empty slot)."""
     try:
         slot = get_slot(handler_input, slot_name)
     except (TypeError, AttributeError):
         return None
     if slot is None or not (slot.value or "").strip():
         return None
-    canonical = None
+    return slot
+
+
+def _resolved_value(slot: Slot) -> SlotValue | None:
+    """The first value entity resolution matched (synonyms resolved), if any."""
     resolutions = slot.resolutions.resolutions_per_authority if slot.resolutions else None
     for authority in resolutions or []:
         matched = authority.status and authority.status.code == StatusCode.ER_SUCCESS_MATCH
         if matched and authority.values:
-            value = authority.values[0].value
-            canonical = value.name or value.id
-            break
+            return authority.values[0].value
+    return None
+
+
+def spoken_keyword(handler_input: HandlerInput, slot_name: str) -> SpokenKeyword | None:
+    """The slot's words plus the canonical value when entity resolution matched."""
+    slot = _filled_slot(handler_input, slot_name)
+    if slot is None:
+        return None
+    value = _resolved_value(slot)
+    canonical = (value.name or value.id) if value is not None else None
     return SpokenKeyword(
         said=_capped(slot.value), canonical=_capped(canonical) if canonical else None
     )
@@ -82,17 +96,12 @@ def spoken_keywords(handler_input: HandlerInput, *slot_names: str) -> list[Spoke
 def slot_choice(handler_input: HandlerInput, slot_name: str) -> str | None:
     """A custom slot's value id ("short", "sleepy_voice"): the resolved id, else the words heard
     in id form, so a simulator without entity resolution still works."""
-    try:
-        slot = get_slot(handler_input, slot_name)
-    except (TypeError, AttributeError):
+    slot = _filled_slot(handler_input, slot_name)
+    if slot is None:
         return None
-    if slot is None or not (slot.value or "").strip():
-        return None
-    resolutions = slot.resolutions.resolutions_per_authority if slot.resolutions else None
-    for authority in resolutions or []:
-        matched = authority.status and authority.status.code == StatusCode.ER_SUCCESS_MATCH
-        if matched and authority.values and authority.values[0].value.id:
-            return str(authority.values[0].value.id)
+    value = _resolved_value(slot)
+    if value is not None and value.id:
+        return str(value.id)
     return "_".join(slot.value.lower().split())
 
 
