@@ -87,6 +87,20 @@ def test_talk_holds_a_conversation_on_the_store(talk_env: Path) -> None:
     assert "0 starter stories added" in again.output
 
 
+def test_talk_works_on_a_fresh_machine_without_a_skill_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's first try: no BEDTIME_SKILL_ID, no public URL, just `bedtime talk`."""
+    for name in ("BEDTIME_SKILL_ID", "BEDTIME_PUBLIC_URL", "BEDTIME_VERIFY_REQUESTS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BEDTIME_DATABASE_URL", f"sqlite:///{tmp_path / 'bedtime.sqlite3'}")
+    monkeypatch.setenv("BEDTIME_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(talk_command, [], input="a story about a dragon\nno\n\n")
+    assert result.exit_code == 0, result.output
+    assert "dragon" in result.output.lower()
+    assert "Close your eyes" in result.output
+
+
 @needs_sox
 def test_talk_plays_a_sleep_sound_built_by_sox(talk_env: Path) -> None:
     lines = "a short story about an owl\nno\nyes\n\n"
