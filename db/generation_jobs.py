@@ -190,7 +190,11 @@ def model_artifact_path(name: str, session: Session | None = None) -> str | None
         with Session(engine) as own_session:
             return model_artifact_path(name, session=own_session)
     except SQLAlchemyError as exc:
-        log.warning("model registry lookup for %r failed: %s", name, exc)
+        log.warning(
+            "model registry lookup for %r failed (is the store upgraded? `bedtime db upgrade`): %s",
+            name,
+            exc.__class__.__name__,
+        )
         return None
     finally:
         engine.dispose()

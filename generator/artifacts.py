@@ -147,7 +147,9 @@ def resolve_model_path(path_or_id: str | Path, session: Any = None) -> Path:
     found = model_artifact_path(str(path_or_id), session=session)
     if found is None:
         raise FileNotFoundError(
-            f"{path_or_id!r} is neither a model directory nor a registered model name"
+            f"{path_or_id!r} is neither a model directory nor a registered model name "
+            "(for the storyteller: `bedtime storyteller prepare`; an older store may need "
+            "`bedtime db upgrade` first)"
         )
     return Path(found)
 
