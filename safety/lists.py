@@ -44,6 +44,14 @@ class WordLists:
     allowed: frozenset[str] = frozenset()
     allowed_phrases: tuple[re.Pattern[str], ...] = ()
     categories: tuple[str, ...] = ()
+    #: Precomputed ``lemmas_of(word) & (lemmas | allowed)`` for every lexicon word that has any
+    #: (safety/compiled.py): the request path then needs no lemminflect at all.
+    lemma_index: dict[str, frozenset[str]] | None = None
+
+    def _lemmas(self, word: str) -> frozenset[str]:
+        if self.lemma_index is not None:
+            return self.lemma_index.get(word, frozenset())
+        return lemmas_of(word)
 
     def find(self, text: str) -> list[Match]:
         """Every listed word or phrase in ``text``, in order of appearance (words first)."""
@@ -53,11 +61,12 @@ class WordLists:
         found: list[Match] = []
         for word in _WORD_RE.findall(lowered):
             base = word.split("'", 1)[0]  # "dragon's" -> "dragon", "don't" -> "don"
-            if word in self.allowed or base in self.allowed or lemmas_of(base) & self.allowed:
+            lemmas = self._lemmas(base)
+            if word in self.allowed or base in self.allowed or lemmas & self.allowed:
                 continue  # "!suck" also keeps "sucked" and "sucking"
             category = self.words.get(word) or self.words.get(base)
             if category is None:
-                for lemma in lemmas_of(base):
+                for lemma in sorted(lemmas):
                     if lemma in self.lemmas and lemma not in self.allowed:
                         category = self.lemmas[lemma]
                         break

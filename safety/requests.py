@@ -41,13 +41,32 @@ class RequestVerdict:
         return f"{REDIRECT} ({self.category}: {self.matched})"
 
 
-@lru_cache(maxsize=4)
-def request_lists(path: str | None = None) -> WordLists:
-    """The policy's lists (cached: expanding inflections takes ~0.1 s)."""
-    source = Path(path) if path else REQUEST_POLICY_PATH
+def build_request_lists(source: Path) -> WordLists:
+    """The policy's lists built live with lemminflect (what the compiled file holds)."""
     return parse_lists(
         source.read_text(encoding="utf-8"), {PROFANITY: profanity_words()}, inflect_extra=True
     )
+
+
+def request_inputs(source: Path) -> str:
+    """The fingerprint of everything the policy's answers depend on."""
+    from safety.compiled import fingerprint
+
+    return fingerprint(source.read_text(encoding="utf-8"), profanity_words())
+
+
+@lru_cache(maxsize=4)
+def request_lists(path: str | None = None) -> WordLists:
+    """The policy's lists: the shipped policy from its compiled file when it is current (no
+    lemminflect in the skill), any other file, or a stale compiled one, built live."""
+    from safety.compiled import load
+
+    source = Path(path) if path else REQUEST_POLICY_PATH
+    if source == REQUEST_POLICY_PATH:
+        compiled = load(request_inputs(source))
+        if compiled is not None:
+            return compiled
+    return build_request_lists(source)
 
 
 def judge_request(word: str, lists: WordLists | None = None) -> RequestVerdict:

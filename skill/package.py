@@ -39,7 +39,7 @@ MODEL_SOURCES_DIR = Path(__file__).resolve().parent / "interaction_model"
 PLACEHOLDER_ENDPOINT = "https://bedtime-stories.example.com/alexa"
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 # What the Lambda shim imports at run time; the generator (torch) never ships to Lambda.
-LAMBDA_PACKAGES = ("settings", "skill", "db", "migrations")
+LAMBDA_PACKAGES = ("settings", "skill", "db", "safety", "migrations")
 
 MAX_SAMPLE_LENGTH = 200
 MAX_VALUE_LENGTH = 140

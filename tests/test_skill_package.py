@@ -389,7 +389,13 @@ def test_lambda_bundle_imports_the_shim_on_its_own(tmp_path):
         "import sys, lambda_function; "
         "assert lambda_function.__file__.startswith(sys.argv[1]); "
         "assert callable(lambda_function.lambda_handler); "
-        "assert 'torch' not in sys.modules"
+        "assert 'torch' not in sys.modules; "
+        # every one of our packages the skill imports must come from the bundle, not this repo
+        "import safety.requests, settings, db.store; "
+        "ours = [m for n, m in sys.modules.items() if n.split('.')[0] in "
+        "('skill', 'db', 'safety', 'settings', 'migrations') and getattr(m, '__file__', None)]; "
+        "outside = [m.__name__ for m in ours if not m.__file__.startswith(sys.argv[1])]; "
+        "assert not outside, outside"
     )
     env = {
         **os.environ,
