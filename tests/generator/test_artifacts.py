@@ -56,7 +56,7 @@ def test_resolve_model_path(tmp_path: Path) -> None:
 
 def test_unknown_model_name_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BEDTIME_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
-    with pytest.raises(FileNotFoundError, match="storyteller prepare.*bedtime db upgrade"):
+    with pytest.raises(FileNotFoundError, match=r"storyteller prepare.*bedtime db upgrade"):
         resolve_model_path("no-such-model-xyz")
 
 
