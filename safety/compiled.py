@@ -47,16 +47,23 @@ def fingerprint(policy_text: str, profanity: set[str]) -> str:
 
 def lemma_index(lists: WordLists) -> dict[str, frozenset[str]]:
     """For every lexicon word, its lemmas that matter to ``lists`` (listed or allowed)."""
-    from db.noun_forms import vocabulary
-
     wanted = set(lists.lemmas) | set(lists.allowed)
-    words, _ = vocabulary()
     index = {}
-    for word in words:
+    for word in _lexicon_words():
         relevant = lemmas_of(word) & wanted
         if relevant:
             index[word] = relevant
     return index
+
+
+def _lexicon_words() -> list[str]:
+    """Every lower-case alphabetic word lemminflect can lemmatise (outside its lexicon
+    ``getAllLemmas`` answers nothing, so these are all the words the index needs)."""
+    from lemminflect import Lemmatizer
+
+    lemmatizer = Lemmatizer()
+    entries = set(lemmatizer._getLemmaDict()) | set(lemmatizer._getOverridesDict())
+    return sorted(w for w in entries if w.isalpha() and w == w.lower())
 
 
 def to_json(lists: WordLists, inputs: str) -> dict[str, Any]:
