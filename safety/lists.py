@@ -100,7 +100,9 @@ def lemmas_of(word: str) -> frozenset[str]:
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     first, rest = phrase.split(" ", 1)
-    firsts = "|".join(re.escape(f) for f in sorted(inflections_of(first), key=len, reverse=True))
+    firsts = "|".join(
+        re.escape(f) for f in sorted(inflections_of(first), key=lambda form: (-len(form), form))
+    )
     return re.compile(rf"\b(?:{firsts})\s+{re.escape(rest)}\b")
 
 
