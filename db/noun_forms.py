@@ -89,17 +89,13 @@ def lemminflect_plural(lemma: str) -> str:
 
 def vocabulary() -> tuple[list[str], list[str]]:
     """The lower-case alphabetic words of lemminflect's lemma and inflection lexicons."""
-    from lemminflect import Inflections, Lemmatizer
+    from lemminflect import Inflections
 
-    lemmatizer = Lemmatizer()
+    from safety.lists import lexicon_words
+
     inflections = Inflections()
-    words = set(lemmatizer._getLemmaDict()) | set(lemmatizer._getOverridesDict())
     lemmas = set(inflections._getInflDict()) | set(inflections._getOverridesDict())
-
-    def usable(entries: set[str]) -> list[str]:
-        return sorted(w for w in entries if w.isalpha() and w == w.lower())
-
-    return usable(words), usable(lemmas)
+    return lexicon_words(), sorted(w for w in lemmas if w.isalpha() and w == w.lower())
 
 
 def build() -> dict[str, dict[str, str]]:

@@ -24,7 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from safety.lists import DATA_DIR, WordLists, lemmas_of
+from safety.lists import DATA_DIR, WordLists, lemmas_of, lexicon_words
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +49,11 @@ def lemma_index(lists: WordLists) -> dict[str, frozenset[str]]:
     """For every lexicon word, its lemmas that matter to ``lists`` (listed or allowed)."""
     wanted = set(lists.lemmas) | set(lists.allowed)
     index = {}
-    for word in _lexicon_words():
+    for word in lexicon_words():
         relevant = lemmas_of(word) & wanted
         if relevant:
             index[word] = relevant
     return index
-
-
-def _lexicon_words() -> list[str]:
-    """Every lower-case alphabetic word lemminflect can lemmatise (outside its lexicon
-    ``getAllLemmas`` answers nothing, so these are all the words the index needs)."""
-    from lemminflect import Lemmatizer
-
-    lemmatizer = Lemmatizer()
-    entries = set(lemmatizer._getLemmaDict()) | set(lemmatizer._getOverridesDict())
-    return sorted(w for w in entries if w.isalpha() and w == w.lower())
 
 
 def to_json(lists: WordLists, inputs: str) -> dict[str, Any]:

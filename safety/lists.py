@@ -98,6 +98,16 @@ def lemmas_of(word: str) -> frozenset[str]:
     return frozenset(lemma.lower() for values in getAllLemmas(word).values() for lemma in values)
 
 
+def lexicon_words() -> list[str]:
+    """Every lower-case alphabetic word lemminflect can lemmatise (outside its lexicon
+    ``getAllLemmas`` answers nothing): what precomputed tables must cover."""
+    from lemminflect import Lemmatizer
+
+    lemmatizer = Lemmatizer()
+    entries = set(lemmatizer._getLemmaDict()) | set(lemmatizer._getOverridesDict())
+    return sorted(w for w in entries if w.isalpha() and w == w.lower())
+
+
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     first, rest = phrase.split(" ", 1)
     firsts = "|".join(
