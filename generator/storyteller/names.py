@@ -69,3 +69,31 @@ def name_drift(text: str) -> list[str]:
     plain = sorted(n for n in names if "-" not in n)
     drifted = [f"{a}/{b}" for a, b in combinations(plain, 2) if _variants(a, b)]
     return glued + drifted
+
+
+#: One name for two characters: the same name on both sides of a verb or "and" within a
+#: clause ("Sam helped Sam", "Emma and Emma", "Max's friend Max"). Words that open a new clause
+#: ("Daisy noticed that Daisy ...") are only a name repeated where a pronoun would do, and a
+#: possessive after it is another character ("Emma and Emma's mom", "Sam's mom helped Sam").
+_SAME_NAME_RE = re.compile(r"\b([A-Z][a-z]+)((?: [a-z]+){1,3}) \1\b(?!['\u2019]s)")
+_POSSESSIVE_SAME_RE = re.compile(
+    r"\b([A-Z][a-z]+)['\u2019]s (?:(?:best|new|little|big|older|younger) )?"
+    r"(?:friend|brother|sister|cousin|buddy|pal|classmate|neighbou?r) \1\b(?!['\u2019]s)"
+)
+_NEW_CLAUSE_WORDS = frozenset("that if how when while because so as until before after".split())
+
+
+def name_collisions(text: str) -> list[str]:
+    """Places where one name stands for two characters: the reader can no longer tell who
+    is who. In the first storyteller catalogue 93 of 1,094 stories did this (a "Badger" story
+    ends with "Sam helped Sam ... Sam told Sam")."""
+    found = []
+    for match in _SAME_NAME_RE.finditer(text):
+        name, middle = match.group(1), match.group(2).split()
+        if name in _NOT_NAMES or _NEW_CLAUSE_WORDS.intersection(middle):
+            continue
+        found.append(match.group(0))
+    found.extend(
+        m.group(0) for m in _POSSESSIVE_SAME_RE.finditer(text) if m.group(1) not in _NOT_NAMES
+    )
+    return found

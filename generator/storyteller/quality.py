@@ -19,7 +19,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
-from generator.storyteller.names import name_drift
+from generator.storyteller.names import name_collisions, name_drift
 from generator.storyteller.prompts import parse_reply
 
 _SENTENCE_RE = re.compile(r"[^.!?]+[.!?]+[\"'\u201d\u2019)]*")
@@ -181,6 +181,7 @@ def judge(
     invented = made_up_words(text)
     repeats = repeated_sentences(text)
     drift = name_drift(text)
+    collisions = name_collisions(text)
     mentions = {k: len(keyword_mentions(k, text)) for k in keywords}
     metrics.update(
         finished=candidate.finished,
@@ -188,6 +189,7 @@ def judge(
         made_up_words=invented[:10],
         repeated_sentences=repeats,
         name_drift=drift[:5],
+        name_collisions=collisions[:5],
         keyword_mentions=mentions,
         keywords_missing=[k for k, n in mentions.items() if n == 0],
         mean_logprob=candidate.mean_logprob,
@@ -209,6 +211,8 @@ def judge(
         problems.append(f"made-up words: {', '.join(sorted(set(invented))[:5])}")
     if drift:
         problems.append(f"names drift: {', '.join(drift[:3])}")
+    if collisions:
+        problems.append(f"one name for two characters: {', '.join(collisions[:3])}")
     if repeats:
         problems.append(f"repeats itself ({repeats} repeated sentences)")
     if metrics["repetition_ratio"] > 0.08:

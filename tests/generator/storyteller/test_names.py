@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.storyteller.names import character_names, name_drift
+from generator.storyteller.names import character_names, name_collisions, name_drift
 
 
 def test_names_are_capitalised_words_inside_a_sentence() -> None:
@@ -36,3 +36,31 @@ def test_drifting_names_are_found(text: str, expected: list[str]) -> None:
 )
 def test_steady_names_plurals_and_quotes_are_not_drift(text: str) -> None:
     assert name_drift(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Sam was kind. Sam helped Sam by bringing him apples.", ["Sam helped Sam"]),
+        ("They sat by the fire, Daisy and Daisy.", ["Daisy and Daisy"]),
+        ("Max's friend Max got a new toy.", ["Max's friend Max"]),
+        ("Then Luna decided to visit Luna again.", ["Luna decided to visit Luna"]),
+    ],
+)
+def test_one_name_for_two_characters_is_found(text: str, expected: list[str]) -> None:
+    assert name_collisions(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sam's mom helped Sam put on his boots.",  # another character, by the possessive
+        "Emma and Emma's mom baked a cake.",
+        "Daisy noticed that Daisy was tired.",  # a new clause: a name where "she" would do
+        "Max waved. Max smiled.",  # different sentences
+        "The dog and The cat.",  # not names
+        "Sam helped Tom, and Tom helped Sam.",
+    ],
+)
+def test_different_characters_or_clauses_are_not_collisions(text: str) -> None:
+    assert name_collisions(text) == []

@@ -210,3 +210,10 @@ def test_model_confidence_decides_between_good_stories() -> None:
     unsure = judge(Candidate(GOOD, True, -2.5), KEYWORDS, min_words=70, max_words=200)
     assert sure.score > unsure.score
     assert best_of([unsure, sure]) is sure
+
+
+def test_one_name_for_two_characters_is_rejected() -> None:
+    reply = GOOD.replace("The children laughed", "Pip and Pip laughed")
+    judged = verdict(reply)
+    assert judged.problems == ["one name for two characters: Pip and Pip"]
+    assert judged.metrics["name_collisions"] == ["Pip and Pip"]
