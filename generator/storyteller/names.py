@@ -80,7 +80,9 @@ _POSSESSIVE_SAME_RE = re.compile(
     r"\b([A-Z][a-z]+)['\u2019]s (?:(?:best|new|little|big|older|younger) )?"
     r"(?:friend|brother|sister|cousin|buddy|pal|classmate|neighbou?r) \1\b(?!['\u2019]s)"
 )
-_NEW_CLAUSE_WORDS = frozenset("that if how when while because so as until before after".split())
+_NEW_CLAUSE_WORDS = frozenset(
+    ["that", "if", "how", "when", "while", "because", "so", "as", "until", "before", "after"]
+)
 
 
 def name_collisions(text: str) -> list[str]:
