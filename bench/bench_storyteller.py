@@ -3,12 +3,15 @@
     .venv/bin/python bench/bench_storyteller.py bpc --model DIR   # DIR: the prepared storyteller
     .venv/bin/python bench/bench_storyteller.py throughput --model DIR --batch-sizes 1 8 16
     .venv/bin/python bench/bench_storyteller.py live --model DIR --stories 10 --runs 3
+    .venv/bin/python bench/bench_storyteller.py live --model generator/shipped_model --threads 1 \
+        --keywords-from bench/rubric/live_requests.jsonl --one-per-request --save OUT.jsonl
 
 ``bpc``: bits per character on ``tinystories_valid_500.txt`` (lower is better) for the merged
 fine-tuned weights (``hf/``) and the untouched base (``base/``), same conditioning (chat
 request + title line) and also plain. ``throughput``: medium stories (best-of-1, judged),
 generated tokens/s and stories/hour per batch size. ``live``: short stories one at a time as
-the skill asks for them (best-of-1, deadline 6 s), latency p50/p95/max and how many passed.
+the skill asks for them (best-of-1, deadline 6 s), latency p50/p95/max, how many passed, and
+the made-up words of the stories served (``generator.storyteller.quality.made_up_words``).
 Every figure is printed as min / median / max over the runs.
 """
 
@@ -74,35 +77,58 @@ def bench_throughput(args: argparse.Namespace) -> None:
               f"accepted {spread(ok)}", flush=True)  # fmt: skip
 
 
+def read_requests(path: str) -> list[list[str]]:
+    """Keyword sets from a JSONL whose lines have ``keywords`` (e.g. a file of live stories)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [list(json.loads(line)["keywords"]) for line in lines if line.strip()]
+
+
 def bench_live(args: argparse.Namespace) -> None:
     from generator.live import LiveStoryteller
+    from generator.storyteller.quality import made_up_words
 
+    requests = read_requests(args.keywords_from) if args.keywords_from else KEYWORDS
+    per_run = args.stories or (len(requests) if args.keywords_from else 10)
     teller = LiveStoryteller(args.model, deadline_s=args.deadline, threads=args.threads)
     if not teller.wait_ready(600):
         raise SystemExit("the live model did not load")
-    p50s, p95s, maxes, served = [], [], [], []
-    told = []
+    p50s, p95s, maxes, served, invented, n_words = [], [], [], [], [], []
+    told: list[dict] = []
+    first: dict[int, dict] = {}  # request index -> the first story served for it
     for run in range(args.runs):
         latencies, ok = [], 0
-        for i in range(args.stories):
-            keywords = KEYWORDS[(run * args.stories + i) % len(KEYWORDS)]
+        for i in range(per_run):
+            index = (run * per_run + i) % len(requests)
+            keywords = requests[index]
             started = time.perf_counter()
             story = teller.tell(keywords)
             latencies.append(time.perf_counter() - started)
             ok += story is not None
             if story is not None:
                 told.append({"title": story.title, "text": story.text, "keywords": keywords})
+                first.setdefault(index, told[-1])
+                invented.append(len(made_up_words(story.text)))
+                n_words.append(len(story.text.split()))
         latencies.sort()
         p50s.append(statistics.median(latencies))
         p95s.append(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))])
         maxes.append(latencies[-1])
-        served.append(ok / args.stories)
+        served.append(ok / per_run)
         print(f"run {run + 1}: p50 {p50s[-1]:.2f}s p95 {p95s[-1]:.2f}s max {maxes[-1]:.2f}s "
-              f"served {ok}/{args.stories}", flush=True)  # fmt: skip
+              f"served {ok}/{per_run}", flush=True)  # fmt: skip
     print(f"live p50 {spread(p50s)} s; p95 {spread(p95s)} s; max {spread(maxes)} s; "
           f"served {spread(served)} (min / median / max of {args.runs} runs)")  # fmt: skip
+    if told:
+        print(f"served stories: {len(told)}, {statistics.median(n_words):.0f} words median; "
+              f"made-up words {sum(invented)} ({1000 * sum(invented) / sum(n_words):.1f} per "
+              f"1,000 words, in {sum(bool(n) for n in invented)} stories)")  # fmt: skip
     teller.close()
     if args.save:
+        if args.one_per_request:
+            missing = [requests[i] for i in range(len(requests)) if i not in first]
+            told = [first[i] for i in sorted(first)]
+            if missing:
+                print(f"never served in {args.runs} runs: {missing}")
         Path(args.save).write_text("".join(json.dumps(t) + "\n" for t in told), encoding="utf-8")
         print(f"{len(told)} live stories written to {args.save}")
 
@@ -122,7 +148,22 @@ def main() -> None:
     thr.add_argument("--threads", type=int, default=None)
     live = sub.add_parser("live")
     live.add_argument("--model", required=True)
-    live.add_argument("--stories", type=int, default=10)
+    live.add_argument(
+        "--stories",
+        type=int,
+        default=None,
+        help="Requests per run (default 10; with --keywords-from, all of them).",
+    )
+    live.add_argument(
+        "--keywords-from",
+        help="Ask for the keyword sets of this JSONL's lines "
+        "(e.g. bench/rubric/live_requests.jsonl) instead of the built-in list.",
+    )
+    live.add_argument(
+        "--one-per-request",
+        action="store_true",
+        help="--save keeps the first story served for each request, in order.",
+    )
     live.add_argument("--runs", type=int, default=3)
     live.add_argument("--deadline", type=float, default=6.0)
     live.add_argument("--threads", type=int, default=2)

@@ -45,6 +45,13 @@ def _setup_logging(verbose: bool) -> None:
     "--source", "sources", multiple=True, help="Source folder to include (repeatable; default all)."
 )
 @click.option(
+    "--catalogue",
+    "catalogue",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Build from this story catalogue JSONL (title, text, keywords: e.g. the storyteller's "
+    "db/data/starter_catalogue.jsonl) instead of the corpus, keeping its keywords.",
+)
+@click.option(
     "--val-permille",
     default=20,
     show_default=True,
@@ -53,15 +60,26 @@ def _setup_logging(verbose: bool) -> None:
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def prepare_data(
-    corpus_dir: str, out_dir: str, sources: tuple[str, ...], val_permille: int, no_progress: bool
+    corpus_dir: str,
+    out_dir: str,
+    sources: tuple[str, ...],
+    catalogue: str | None,
+    val_permille: int,
+    no_progress: bool,
 ) -> None:
-    """Build the story dataset (JSONL + manifest) from the shared corpus."""
+    """Build the story dataset (JSONL + manifest + validation.txt) from the shared corpus, or
+    from a story catalogue (--catalogue)."""
     _setup_logging(False)
-    from generator.dataset import prepare_corpus
+    from generator.dataset import prepare_catalogue, prepare_corpus
 
-    manifest = prepare_corpus(
-        corpus_dir, out_dir, list(sources) or None, val_permille, progress=not no_progress
-    )
+    if catalogue:
+        if sources:
+            raise click.UsageError("--source selects corpus folders; not with --catalogue")
+        manifest = prepare_catalogue(catalogue, out_dir, val_permille)
+    else:
+        manifest = prepare_corpus(
+            corpus_dir, out_dir, list(sources) or None, val_permille, progress=not no_progress
+        )
     click.echo(
         f"{manifest['n_stories']} stories ({manifest['n_train']} train, "
         f"{manifest['n_validation']} validation) -> {out_dir} sha256={manifest['sha256']}"
@@ -111,6 +129,11 @@ def train(args: tuple[str, ...], threads: int) -> None:
     help="Stories to generate for keyword inclusion/diversity (0: skip).",
 )
 @click.option("--max-documents", type=int, help="Only the first N documents of --text-file.")
+@click.option(
+    "--block-size",
+    type=int,
+    help="Context for bits per character (default: the block the model was trained on).",
+)
 @click.option("--max-new-tokens", default=256, show_default=True, type=int)
 @click.option("--temperature", default=0.8, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -141,6 +164,7 @@ def evaluate(
     dataset_path: str | None,
     n_prompts: int,
     max_documents: int | None,
+    block_size: int | None,
     max_new_tokens: int,
     temperature: float,
     seed: int,
@@ -175,6 +199,7 @@ def evaluate(
             config,
             backend=backend,
             seed=seed,
+            block_size=block_size,
         )
     model_dir = resolve_model_path(model)
     shipped = is_shipped(model_dir)
@@ -197,6 +222,8 @@ def evaluate(
                 "distinct_2",
                 "distinct_3",
                 "repetition_rate_4gram",
+                "made_up_words_per_1000",
+                "stories_with_made_up_words",
                 "generation_tokens_per_s",
             )
         },

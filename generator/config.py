@@ -98,6 +98,14 @@ class DataArguments:
     keyword_dropout: float = field(
         default=0.1, metadata={"help": "Share of windows without keywords/title (unconditional)."}
     )
+    title_dropout: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of keyword-conditioned windows whose title is left out "
+            "(<|keywords|> k<|title|><|story|>: the prompt the live and batch paths use with "
+            "title_in_prompt=empty), so titled data also teaches the untitled prompt."
+        },
+    )
     add_space: bool = field(
         default=True,
         metadata={
@@ -135,6 +143,8 @@ class DataArguments:
             raise ValueError("max_keywords must be in [1, 8]")
         if not 0.0 <= self.keyword_dropout < 1.0:
             raise ValueError("keyword_dropout must be in [0, 1)")
+        if not 0.0 <= self.title_dropout <= 1.0:
+            raise ValueError("title_dropout must be in [0, 1]")
         parse_source_weights(self.source_weights)  # raises on malformed input
 
 

@@ -4,6 +4,11 @@ Steps (each a small testable function): read every source into ``(title, text)``
 Project Gutenberg boilerplate, split books at their headings, normalise whitespace, drop exact
 and near duplicates across overlapping sources, extract keywords, and assign a deterministic
 train/validation split from a hash of title+text (stable when sources are added or reordered).
+
+:func:`prepare_catalogue` builds the same dataset layout from a story catalogue JSONL instead
+(the storyteller's stories, with the keywords they were asked for): the distillation data for
+the light model. Every dataset also gets ``validation.txt``, its held-out stories
+``<|endoftext|>``-separated, for ``bedtime eval --text-file``.
 """
 
 from __future__ import annotations
@@ -372,7 +377,19 @@ def write_dataset(stories: list[Story], out_dir: Path, manifest_extra: dict[str,
         **manifest_extra,
     }
     atomic_write_json(out_dir / "manifest.json", manifest)
+    atomic_write_text(out_dir / VALIDATION_TEXT, validation_text(stories))
     return jsonl
+
+
+#: Held-out stories of a dataset as one ``<|endoftext|>``-separated file (bits per character).
+VALIDATION_TEXT = "validation.txt"
+
+
+def validation_text(stories: Iterable[Story]) -> str:
+    """The validation stories' texts in the TinyStories eval layout (no titles, no keywords)."""
+    from generator.prompting import END_TOKEN
+
+    return "".join(f"{s.text}\n{END_TOKEN}\n" for s in stories if s.split == "validation")
 
 
 def source_checksums(corpus_dir: Path, folders: Iterable[str]) -> dict[str, str]:
@@ -411,6 +428,87 @@ def prepare_corpus(
     )
     manifest = json.loads((out_dir / "manifest.json").read_text())
     logger.info("wrote %d stories to %s (dropped %s)", len(stories), out_dir, dict(dropped))
+    return manifest
+
+
+def read_catalogue(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Approved stories of a catalogue JSONL (``title``, ``text``, ``keywords``; the layout of
+    ``bedtime stories export`` and ``db/data/starter_catalogue.jsonl``)."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("status", "approved") != "approved":
+                continue
+            if not isinstance(row.get("text"), str) or not row["text"].strip():
+                raise ValueError(f"{path}:{number}: a catalogue story needs its text")
+            yield row
+
+
+def catalogue_keywords(keywords: Iterable[str]) -> list[str]:
+    """The keywords a catalogue story was asked for, lower-case, de-duplicated, in order."""
+    out: list[str] = []
+    for keyword in keywords:
+        cleaned = " ".join(str(keyword).lower().split())
+        if cleaned and cleaned not in out:
+            out.append(cleaned)
+    return out
+
+
+def prepare_catalogue(
+    catalogue: str | Path,
+    out_dir: str | Path,
+    val_permille: int = 50,
+    source: str = "storyteller",
+) -> dict[str, Any]:
+    """A dataset (same layout as :func:`prepare_corpus`) from a story catalogue JSONL.
+
+    The keywords are the catalogue's own (what each story was asked for), not extracted; the
+    split is by content hash as for the corpus; exact and near duplicates are dropped.
+    """
+    catalogue, out_dir = Path(catalogue), Path(out_dir)
+    dedup = NearDuplicateFilter()
+    dropped: Counter[str] = Counter()
+    stories: list[Story] = []
+    for row in read_catalogue(catalogue):
+        text = normalize_whitespace(row["text"])
+        title = " ".join(str(row.get("title") or "").split())
+        n_words = len(text.split())
+        if n_words < MIN_STORY_WORDS:
+            dropped["too_short"] += 1
+            continue
+        if dedup.is_duplicate(text):
+            dropped["duplicate"] += 1
+            continue
+        stories.append(
+            Story(
+                source=source,
+                title=title,
+                text=text,
+                keywords=catalogue_keywords(row.get("keywords") or []),
+                split=assign_split(title, text, val_permille),
+                id=story_id(title, text),
+                n_words=n_words,
+            )
+        )
+    if not stories:
+        raise ValueError(f"{catalogue} holds no approved story")
+    write_dataset(
+        stories,
+        out_dir,
+        {
+            "catalogue": str(catalogue),
+            "catalogue_sha256": sha256_file(catalogue),
+            "sources": [source],
+            "val_permille": val_permille,
+            "dropped": dict(dropped),
+        },
+    )
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    logger.info(
+        "wrote %d catalogue stories to %s (dropped %s)", len(stories), out_dir, dict(dropped)
+    )
     return manifest
 
 

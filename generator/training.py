@@ -90,12 +90,16 @@ def make_windows(
     """Cut one story into block_size windows, each starting with the keyword prompt.
 
     Later windows repeat the prompt so every window is keyword-conditioned (the keyword loss
-    needs the keywords in context). Keyword subsets (1..max) and dropout are drawn from ``rng``.
+    needs the keywords in context). Keyword subsets (1..max), keyword dropout and title dropout
+    are drawn from ``rng``.
     """
     if keywords and rng.random() >= data_args.keyword_dropout:
         k = rng.randint(1, min(data_args.max_keywords, len(keywords)))
         chosen = sorted(rng.sample(range(len(keywords)), k))
         kws = [keywords[i] for i in chosen]
+        # (drawn only when asked for, so configs without it keep their exact data order)
+        if data_args.title_dropout and rng.random() < data_args.title_dropout:
+            title = ""
         prefix = prompt_prefix(title, kws)
     else:
         kws, prefix = [], STORY_TOKEN

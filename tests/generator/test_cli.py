@@ -39,6 +39,43 @@ def test_prepare_data_command(mini_corpus: Path, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "manifest.json").read_text())["n_stories"] == 9
 
 
+def test_prepare_data_from_a_catalogue(tmp_path: Path) -> None:
+    import random
+
+    from generator.cli import prepare_data
+
+    vocab = [
+        "kite",
+        "moon",
+        "hill",
+        "wind",
+        "girl",
+        "boy",
+        "cloud",
+        "string",
+        "tree",
+        "bird",
+        "sun",
+        "sky",
+    ]
+
+    def text(seed: int) -> str:  # distinct stories (the near-duplicate filter keeps them)
+        rng = random.Random(seed)
+        return " ".join(f"The {rng.choice(vocab)} saw a {rng.choice(vocab)}." for _ in range(20))
+
+    lines = [{"title": f"Kite {i}", "text": text(i), "keywords": ["kite"]} for i in range(5)]
+    catalogue = tmp_path / "cat.jsonl"
+    catalogue.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    args = ["--catalogue", str(catalogue), "--out", str(tmp_path / "d"), "--val-permille", "0"]
+    result = CliRunner().invoke(prepare_data, args)
+    assert result.exit_code == 0, result.output
+    assert "5 stories (5 train, 0 validation)" in result.output
+    rows = [json.loads(x) for x in (tmp_path / "d" / "stories.jsonl").read_text().splitlines()]
+    assert [r["keywords"] for r in rows] == [["kite"]] * 5
+    both = CliRunner().invoke(prepare_data, [*args, "--source", "aesop"])
+    assert both.exit_code != 0
+
+
 def test_eval_command_writes_report(
     tiny_model,
     tiny_tokenizer,

@@ -12,7 +12,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "generator" / "configs"
 
 
 # gpu_large.json asks for bf16 on a GPU; TrainingArguments refuses it on a CPU-only machine.
-@pytest.mark.parametrize("name", ["main_small.json", "continue_small.json"])
+@pytest.mark.parametrize("name", ["main_small.json", "continue_small.json", "distill_small.json"])
 def test_a_config_plus_max_minutes(name: str) -> None:
     config = str(CONFIGS / name)
     plain = parse_args([config])

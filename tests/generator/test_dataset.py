@@ -5,6 +5,7 @@ from generator.dataset import (
     assign_split,
     load_stories,
     normalize_whitespace,
+    prepare_catalogue,
     prepare_corpus,
     sha256_file,
     split_book,
@@ -76,6 +77,65 @@ def test_prepare_corpus_on_mini_corpus(mini_corpus: Path, tmp_path: Path) -> Non
     again = prepare_corpus(mini_corpus, tmp_path / "b", val_permille=300, progress=False)
     assert again["sha256"] == manifest["sha256"]
     assert json.loads((tmp_path / "a" / "manifest.json").read_text())["source_sha256"]
+
+
+def _catalogue(path: Path) -> Path:
+    import random
+
+    vocab = [
+        "owl",
+        "moon",
+        "tree",
+        "star",
+        "hill",
+        "river",
+        "cloud",
+        "lamp",
+        "boat",
+        "cat",
+        "dog",
+        "fox",
+        "bed",
+        "night",
+        "sky",
+        "song",
+    ]
+
+    def story(seed: int) -> str:  # distinct stories (the near-duplicate filter keeps them)
+        rng = random.Random(seed)
+        return " ".join(f"The {rng.choice(vocab)} saw a {rng.choice(vocab)}." for _ in range(20))
+
+    rows = [
+        {"title": f"Owl {i}", "text": f"{story(i)}\nShe slept.", "keywords": ["Owl ", "moon"]}
+        for i in range(30)
+    ]
+    rows.append({**rows[0], "title": "Owl copy"})  # same text: dropped as a duplicate
+    rows.append({"title": "Held", "text": story(99), "keywords": ["owl"], "status": "pending"})
+    rows.append({"title": "Short", "text": "Too short.", "keywords": ["owl"]})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_prepare_catalogue_keeps_its_keywords(tmp_path: Path) -> None:
+    from generator.dataset import VALIDATION_TEXT
+    from generator.evaluate import split_documents
+
+    catalogue = _catalogue(tmp_path / "cat.jsonl")
+    manifest = prepare_catalogue(catalogue, tmp_path / "a", val_permille=300)
+    rows = load_stories(tmp_path / "a")
+    assert len(rows) == 30 == manifest["n_stories"]
+    assert manifest["dropped"] == {"duplicate": 1, "too_short": 1}
+    assert {r["source"] for r in rows} == {"storyteller"}
+    assert all(r["keywords"] == ["owl", "moon"] for r in rows)
+    assert rows[0]["text"].endswith("\n\nShe slept.")
+    held_out = [r for r in rows if r["split"] == "validation"]
+    assert 0 < len(held_out) < 30
+    assert all(r["split"] == assign_split(r["title"], r["text"], 300) for r in rows)
+    docs = split_documents((tmp_path / "a" / VALIDATION_TEXT).read_text(encoding="utf-8"))
+    assert docs == [r["text"] for r in held_out]
+    again = prepare_catalogue(catalogue, tmp_path / "b", val_permille=300)
+    assert again["sha256"] == manifest["sha256"]
+    assert manifest["catalogue_sha256"] == sha256_file(catalogue)
 
 
 def test_source_filter(mini_dataset: Path) -> None:

@@ -8,8 +8,10 @@ from generator.evaluate import (
     bits_per_char,
     distinct_n,
     generate_story,
+    made_up_word_metrics,
     repetition_rate,
     split_documents,
+    trained_block_size,
 )
 
 
@@ -55,6 +57,25 @@ def test_distinct_and_repetition() -> None:
     assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)
     assert repetition_rate("one two three four one two three four") == pytest.approx(1 / 5)
     assert repetition_rate("short") == 0.0
+
+
+def test_bpc_is_scored_inside_the_trained_block(tiny_model) -> None:  # type: ignore[no-untyped-def]
+    positions = tiny_model.config.n_positions
+    trained = {"hyperparameters": {"DataArguments": {"block_size": positions // 2}}}
+    assert trained_block_size(tiny_model, trained) == positions // 2
+    assert trained_block_size(tiny_model, {}) == min(positions, 512)  # no record: the table
+    too_long = {"hyperparameters": {"DataArguments": {"block_size": positions * 4}}}
+    assert trained_block_size(tiny_model, too_long) == min(positions, 512)
+
+
+def test_made_up_word_metrics() -> None:
+    metrics = made_up_word_metrics(
+        ["Pip the owl flew to the moon.", "The hedge hedge bookshel sang to the scoting tree."]
+    )
+    assert metrics["made_up_words"] == 2  # "bookshel", "scoting"; the name "Pip" is allowed
+    assert metrics["stories_with_made_up_words"] == 0.5
+    assert metrics["made_up_words_per_1000"] == pytest.approx(1000 * 2 / 16)
+    assert made_up_word_metrics([])["made_up_words"] == 0
 
 
 def test_generate_story_reports_inclusion(tiny_model, tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]

@@ -77,6 +77,32 @@ def test_keyword_dropout_gives_unconditional_windows(tiny_tokenizer) -> None:  #
     assert window.keyword_ids == []
 
 
+def test_title_dropout_gives_the_untitled_prompt(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    def first_prompts(title_dropout: float) -> list[str]:
+        args = DataArguments(block_size=64, keyword_dropout=0.0, title_dropout=title_dropout)
+        rng = random.Random(3)
+        windows = [
+            make_windows(tiny_tokenizer, "The Fox", TEXT, ["fox"], args, rng)[0] for _ in range(40)
+        ]
+        return [tiny_tokenizer.decode(w.input_ids).split(STORY_TOKEN)[0] for w in windows]
+
+    untitled = "<|keywords|> fox<|title|>"
+    assert all(p == untitled + " The Fox" for p in first_prompts(0.0))
+    assert all(p == untitled for p in first_prompts(1.0))
+    half = first_prompts(0.5)
+    assert 5 < sum(p == untitled for p in half) < 35
+    assert set(half) == {untitled, untitled + " The Fox"}
+    # without title dropout the data order is exactly what it was before the option existed
+    plain = DataArguments(block_size=64, keyword_dropout=0.0)
+    rng_a, rng_b = random.Random(5), random.Random(5)
+    make_windows(tiny_tokenizer, "T", TEXT, ["fox", "moon"], plain, rng_a)
+    rng_b.random()  # keyword dropout
+    rng_b.sample(range(2), rng_b.randint(1, 2))  # the keyword subset; no draw for the title
+    assert rng_a.getstate() == rng_b.getstate()
+    with pytest.raises(ValueError):
+        DataArguments(title_dropout=1.5)
+
+
 def test_collate_pads(tiny_tokenizer) -> None:  # type: ignore[no-untyped-def]
     windows = _windows(tiny_tokenizer)
     batch = collate([windows[0].__dict__, windows[-1].__dict__], pad_id=0)
