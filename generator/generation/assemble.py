@@ -308,6 +308,9 @@ def quality_problem(metrics: dict[str, Any], config: StoryConfig) -> str | None:
         return f"degenerate (distinct-1 {metrics['distinct_1']:.2f})"
     if metrics.get("unknown_words", 0.0) > config.max_unknown_word_ratio:
         return f"gibberish ({100 * metrics['unknown_words']:.0f}% unknown words)"
+    invented = metrics.get("made_up_words") or []
+    if config.max_made_up_words is not None and len(invented) > config.max_made_up_words:
+        return f"made-up words: {', '.join(sorted(set(invented))[:5])}"
     return None
 
 
@@ -372,6 +375,10 @@ def assemble_story(
         tidy_title(parsed.title, config.max_title_words) if parsed.title else None
     ) or keyword_title(keywords)
     metrics = quality_metrics(text)
+    if config.max_made_up_words is not None:
+        from generator.storyteller.quality import made_up_words
+
+        metrics["made_up_words"] = made_up_words(text)[:10]
     missing = [k for k in keywords if not keyword_in_text(k, text)]
     metrics.update(
         finished=ended,

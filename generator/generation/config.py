@@ -60,6 +60,9 @@ class StoryConfig:
     #: Share of lower-case words no English lexicon knows ("hallangippin"): word salad from a
     #: small model. TinyStories: median 0%, 99th percentile 3.5%, max 9.6%.
     max_unknown_word_ratio: float = 0.1
+    #: At most this many made-up words (the storyteller judge's word list, names allowed);
+    #: None: not checked. Live stories allow none: a child hears every word ("snowguin").
+    max_made_up_words: int | None = None
     require_finished: bool = False  # False: a story cut at a full sentence is fine
     max_title_words: int = 10
     #: What follows ``<|title|>`` in the prompt. "empty": ``<|title|><|story|>`` like the
@@ -100,4 +103,5 @@ class StoryConfig:
             min_words=80,
             max_words=230,
             length="short",
+            max_made_up_words=0,
         )

@@ -39,6 +39,7 @@ class FakeGenerator:
 def test_tells_an_approved_story() -> None:
     teller = LiveStoryteller("unused", deadline_s=2.0, generator_factory=FakeGenerator)
     try:
+        assert teller.wait_ready(30)  # the warm-up loads the gate's models and word lists
         story = teller.tell(["owl", "moon"], timeout_s=2.0)
         assert story is not None and story.status == "approved"
         assert "owl" in story.text
@@ -78,6 +79,7 @@ def test_retries_a_rejected_story_within_the_deadline() -> None:
 
     teller = LiveStoryteller("unused", generator_factory=Flaky)
     try:
+        assert teller.wait_ready(30)
         story = teller.tell(["owl"], timeout_s=2.0)
         assert story is not None and story.status == "approved"
     finally:
@@ -107,3 +109,13 @@ def test_real_tiny_model_answers_within_deadline(tmp_path: Path) -> None:
         assert story is None or story.status == "approved"
     finally:
         teller.close()
+
+
+def test_a_live_story_with_a_made_up_word_is_rejected() -> None:
+    """A child hears every word: live stories allow no made-up word (the catalogue's rule)."""
+    continuation = f" The Owl{STORY_TOKEN} {STORY.replace('soft song', 'soft snowguin')}{END_TOKEN}"
+    live = assemble_story(continuation, ["owl"], StoryConfig().live())
+    assert live.status == "rejected"
+    assert live.rejection_reason == "made-up words: snowguin"
+    batch = assemble_story(continuation, ["owl"], StoryConfig())  # the batch gate is unchanged
+    assert batch.status == "approved"
