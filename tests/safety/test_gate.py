@@ -208,3 +208,24 @@ def test_a_short_sentence_fails_only_if_it_also_fails_in_context(
     scores["It was the snail. The snail ate a leaf slowly."] = 0.95
     verdict = check_story("Snail", "It was the snail. The snail ate a leaf slowly.", meaning=True)
     assert not verdict.ok and verdict.sentences[0].sentence == "It was the snail."
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # Found by a blind read of the storyteller's catalogue (round 3): a death euphemism and
+        # a grown-up romance that no word list caught.
+        ("Her grandmother had passed away just that morning.", "injury and death (passed away)"),
+        ("John could not stop talking about his girlfriend.", "adult (girlfriend)"),
+    ],
+)
+def test_euphemisms_and_romance_are_listed(text: str, reason: str) -> None:
+    verdict = check_text(text, meaning=False)
+    assert not verdict.ok and reason in str(verdict.reason)
+
+
+@pytest.mark.parametrize(
+    "text", ["The cars were passing by.", "With each passing moment he grew braver."]
+)
+def test_passing_by_is_not_a_death(text: str) -> None:
+    assert check_text(text, meaning=False).ok
