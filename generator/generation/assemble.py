@@ -20,6 +20,7 @@ from typing import Any
 
 from db.generation_jobs import APPROVED, PENDING, REJECTED
 from generator.generation.config import StoryConfig
+from generator.generation.words import known_word
 from generator.prompting import (
     STORY_TOKEN,
     TITLE_TOKEN,
@@ -246,42 +247,6 @@ def quality_metrics(text: str) -> dict[str, Any]:
     }
 
 
-def _split_words(text: str) -> list[str]:
-    return text.split()
-
-
-_FUNCTION_WORDS = frozenset(
-    _split_words(
-        """
-        a an the and or but nor of with for upon at from into onto if until because every than
-        towards toward among beside beneath despite within without across along around through i me
-        my we our you your he him his she her it its they them their this that these those who whom
-        what which when where why how all any both each few more most other some such no not only
-        own same so too very can will just should now is am are was were be been being have has had
-        do does did would could might must shall may can't won't cannot gonna wanna yes oh okay ok
-        hello hi bye wow yay yummy hmm mommy daddy mom dad mum teddy tv one two three four five six
-        seven eight nine ten there here then
-        """
-    )
-)
-_CONTRACTION_RE = re.compile(r"(n't|'s|'re|'ll|'ve|'d|'m)$")
-
-
-@lru_cache(maxsize=65536)
-def known_word(word: str) -> bool:
-    """A function word or one lemminflect can lemmatise: the shared notion of "English"."""
-    if word in _FUNCTION_WORDS:
-        return True
-    base = _CONTRACTION_RE.sub("", word)
-    if base in _FUNCTION_WORDS:
-        return True
-    try:
-        from lemminflect import getAllLemmas
-    except ImportError:  # pragma: no cover - lemminflect is a core dependency
-        return True
-    return bool(getAllLemmas(base)) or (word.endswith("n't") and bool(getAllLemmas(base[:-1])))
-
-
 def unknown_word_ratio(text: str) -> float:
     """Share of lower-case words (names excluded) that no lexicon knows."""
     words = [
@@ -376,7 +341,7 @@ def assemble_story(
     ) or keyword_title(keywords)
     metrics = quality_metrics(text)
     if config.max_made_up_words is not None:
-        from generator.storyteller.quality import made_up_words
+        from generator.generation.words import made_up_words  # the word list loads lazily
 
         metrics["made_up_words"] = made_up_words(text)[:10]
     missing = [k for k in keywords if not keyword_in_text(k, text)]

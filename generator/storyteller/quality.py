@@ -15,10 +15,10 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
+from generator.generation.words import _lexicon, is_english_word, made_up_words  # noqa: F401
 from generator.storyteller.names import name_collisions, name_drift
 from generator.storyteller.prompts import parse_reply
 
@@ -64,53 +64,6 @@ def repeated_sentences(text: str) -> int:
     """How many sentences are word-for-word repeats of an earlier one (loops)."""
     seen = Counter(" ".join(_WORD_RE.findall(s.lower())) for s in sentences(text))
     return sum(c - 1 for key, c in seen.items() if key and len(key.split()) >= 4)
-
-
-@lru_cache(maxsize=1)
-def _lexicon() -> frozenset[str]:
-    """Webster's 2nd + GCIDE (264k words, the ``english-words`` package): a kept word list."""
-    from english_words import get_english_words_set
-
-    return frozenset(get_english_words_set(["web2", "gcide"], lower=True, alpha=True))
-
-
-_SUFFIXES = ("'s", "s", "es", "ed", "d", "ing", "ly", "er", "est", "ies")
-
-
-@lru_cache(maxsize=65536)
-def is_english_word(word: str) -> bool:
-    """In the word list or lemminflect's lexicon, inflected, or a compound of two such words
-    ("treehouse", "birdsong") - but not a broken or invented one ("bookshel", "scoting")."""
-    from generator.generation.assemble import known_word
-
-    lexicon = _lexicon()
-    if word in lexicon or known_word(word):
-        return True
-    for suffix in _SUFFIXES:
-        stem = word[: -len(suffix)]
-        if not word.endswith(suffix) or len(stem) < 3:
-            continue
-        if known_word(stem) or (suffix == "ies" and known_word(stem + "y")):
-            return True
-        if len(stem) >= 5 and stem in lexicon:
-            return True
-    # Compounds of two common words (lemminflect knows both): "treehouse", "mealworms".
-    return any(
-        known_word(word[:i]) and (known_word(word[i:]) or known_word(word[i:].rstrip("s")))
-        for i in range(3, len(word) - 2)
-    )
-
-
-def made_up_words(text: str) -> list[str]:
-    """Lower-case words that are not English ("bookshel", "hallangippin"); names are allowed."""
-    found = []
-    for word in _WORD_RE.findall(text.replace("\u2019", "'")):
-        if word[0].isupper() or not word.isascii():
-            continue  # names are allowed: "Pip", "Luna"
-        lower = word.lower()
-        if not is_english_word(lower) and not is_english_word(lower.split("'")[0]):
-            found.append(lower)
-    return found
 
 
 def keyword_mentions(keyword: str, text: str) -> list[int]:
