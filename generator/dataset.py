@@ -319,28 +319,45 @@ def prepare_stories(
     ):
         text = normalize_whitespace(raw_text, hard_wrapped=wrapped)
         title = " ".join(title.split())
-        n_words = len(text.split())
         if title.lower() in EXCLUDED_TITLES:
             dropped["excluded"] += 1
             continue
-        if n_words < MIN_STORY_WORDS:
-            dropped["too_short"] += 1
-            continue
-        if dedup.is_duplicate(text):
-            dropped["duplicate"] += 1
-            continue
-        stories.append(
-            Story(
-                source=source,
-                title=title,
-                text=text,
-                keywords=extract_keywords(title, text, k=n_keywords),
-                split=assign_split(title, text, val_permille),
-                id=story_id(title, text),
-                n_words=n_words,
-            )
-        )
+        story = _admit(
+            source, title, text, lambda: extract_keywords(title, text, k=n_keywords),  # noqa: B023
+            dedup, dropped, val_permille,
+        )  # fmt: skip
+        if story is not None:
+            stories.append(story)
     return stories, dropped
+
+
+def _admit(
+    source: str,
+    title: str,
+    text: str,
+    keywords: Callable[[], list[str]],
+    dedup: NearDuplicateFilter,
+    dropped: Counter[str],
+    val_permille: int,
+) -> Story | None:
+    """The story, or None with the reason counted (too short, near duplicate); ``keywords`` is
+    called only for a story that is kept (extraction is the slow part)."""
+    n_words = len(text.split())
+    if n_words < MIN_STORY_WORDS:
+        dropped["too_short"] += 1
+        return None
+    if dedup.is_duplicate(text):
+        dropped["duplicate"] += 1
+        return None
+    return Story(
+        source=source,
+        title=title,
+        text=text,
+        keywords=keywords(),
+        split=assign_split(title, text, val_permille),
+        id=story_id(title, text),
+        n_words=n_words,
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -474,24 +491,13 @@ def prepare_catalogue(
     for row in read_catalogue(catalogue):
         text = normalize_whitespace(row["text"])
         title = " ".join(str(row.get("title") or "").split())
-        n_words = len(text.split())
-        if n_words < MIN_STORY_WORDS:
-            dropped["too_short"] += 1
-            continue
-        if dedup.is_duplicate(text):
-            dropped["duplicate"] += 1
-            continue
-        stories.append(
-            Story(
-                source=source,
-                title=title,
-                text=text,
-                keywords=catalogue_keywords(row.get("keywords") or []),
-                split=assign_split(title, text, val_permille),
-                id=story_id(title, text),
-                n_words=n_words,
-            )
-        )
+        requested = row.get("keywords") or []
+        story = _admit(
+            source, title, text, lambda: catalogue_keywords(requested),  # noqa: B023
+            dedup, dropped, val_permille,
+        )  # fmt: skip
+        if story is not None:
+            stories.append(story)
     if not stories:
         raise ValueError(f"{catalogue} holds no approved story")
     write_dataset(
