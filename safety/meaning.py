@@ -199,6 +199,15 @@ class Embedder:
         if tuned:
             load_tuned_layers(self.model, tuned)
 
+    @classmethod
+    def of(cls, tokenizer: Any, model: Any) -> Embedder:
+        """An embedder on a model already in memory (training judges with what it trained)."""
+        import torch
+
+        embedder = cls.__new__(cls)
+        embedder._torch, embedder.tokenizer, embedder.model = torch, tokenizer, model.eval()
+        return embedder
+
     def __call__(self, sentences: Sequence[str], batch_size: int = 64) -> np.ndarray:
         import numpy as np
 

