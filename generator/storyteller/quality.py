@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from generator.generation.words import _lexicon, is_english_word, made_up_words  # noqa: F401
+from generator.generation.words import made_up_words
 from generator.storyteller.names import name_collisions, name_drift
 from generator.storyteller.prompts import parse_reply
 
