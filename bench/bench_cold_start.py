@@ -5,16 +5,23 @@ copy of what the skill loads, so import time, the first request's extra time and
 process matter as much as the warm turn. Each target runs in a fresh interpreter, ``--runs``
 times, next to the hello-world ASK SDK skill (bench/hello_world.py) as the floor:
 
-* ``lambda``: ``import lambda_function`` (builds the skill), then one TellStoryIntent;
-* ``worker``: ``create_app()`` as a gunicorn worker runs it, then one POST /alexa
+* ``lambda``: ``import lambda_function`` (builds the skill) from the bundle ``ask deploy``
+  uploads (``skill.package.build_lambda_bundle``, bytecode included), then one TellStoryIntent;
+* ``worker``: ``create_app()`` as a gunicorn worker runs it (between the post_fork and
+  post_worker_init hooks of ``skill.gunicorn_conf``), then one POST /alexa
   TellStoryIntent through Flask's test client (the same code path as a real request);
 * ``hello-world lambda`` / ``hello-world worker``: the same for the floor.
 
-The skill reads a temporary SQLite file holding the handwritten fixture stories. Printed: import
-(or app build) ms, first request ms, their sum, and VmRSS after the first request, as
-min / median / max over the runs; and which heavy modules the skill process had loaded.
+Bytecode is as deployed: the Lambda bundle carries its own, and the worker's modules are
+compiled once into a private cache (``PYTHONPYCACHEPREFIX``), as ``pip install`` does in the
+Docker image; ``--from-source`` compiles every module of ours in every process instead (what a
+checkout run with ``PYTHONDONTWRITEBYTECODE=1`` pays). The skill reads a temporary SQLite file
+holding the handwritten fixture stories. Printed: import (or app build) ms, first request ms,
+their sum, and VmRSS after the first request, as min / median / max over the runs; and
+which heavy modules the skill process had loaded.
 
     .venv/bin/python bench/bench_cold_start.py --runs 5
+    .venv/bin/python bench/bench_cold_start.py --runs 5 --from-source
     .venv/bin/python bench/bench_cold_start.py --runs 5 --stub-request-policy   # diagnosis
 """
 
@@ -52,12 +59,17 @@ if target == "lambda":
 elif target == "hello-world lambda":
     import hello_world
     handler = hello_world.lambda_handler()
-else:
-    if target == "worker":
-        from skill.webapp import create_app
-    else:
-        from hello_world import create_app
+elif target == "worker":
+    # as a gunicorn worker runs it: skill.gunicorn_conf's post_fork and post_worker_init hooks
+    from skill.server import freeze_start_up, start_without_gc
+    start_without_gc(None, None)
+    from skill.webapp import create_app
     client = create_app().test_client()
+    freeze_start_up(None)
+else:
+    from hello_world import create_app
+    client = create_app().test_client()
+if target.endswith("worker"):
     handler = lambda event, _context: client.post("/alexa", json=event).get_json()
 imported = time.perf_counter()
 out = handler(tell_story_event(), None)
@@ -112,8 +124,14 @@ def make_database(folder: Path) -> str:
     return url
 
 
-def _env(url: str) -> dict[str, str]:
+def _env(url: str, pycache: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
     env.update(
         BEDTIME_DATABASE_URL=url,
         BEDTIME_VERIFY_REQUESTS="false",
@@ -125,7 +143,30 @@ def _env(url: str) -> dict[str, str]:
     return env
 
 
-def run_child(target: str, url: str, folder: Path, stub_policy: bool) -> dict[str, object]:
+def prepare_code(folder: Path, from_source: bool) -> tuple[Path, Path | None]:
+    """The Lambda code folder (the deploy bundle, or the checkout's shim when ``from_source``)
+    and the bytecode cache the other processes use (None: none, compile in every process)."""
+    if from_source:
+        return ROOT / "lambda", None
+    from skill.package import build_lambda_bundle
+
+    bundle = folder / "lambda-bundle"
+    build_lambda_bundle(bundle)
+    pycache = folder / "pycache"
+    packages = [str(ROOT / name) for name in ("settings", "skill", "db", "safety", "bench")]
+    env = _env("sqlite://", pycache)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True, env=env)
+    return bundle, pycache
+
+
+def run_child(
+    target: str,
+    url: str,
+    folder: Path,
+    stub_policy: bool,
+    code: tuple[Path, Path | None],
+) -> dict[str, object]:
+    lambda_dir, pycache = code
     done = subprocess.run(
         [
             sys.executable,
@@ -133,14 +174,16 @@ def run_child(target: str, url: str, folder: Path, stub_policy: bool) -> dict[st
             CHILD,
             target,
             str(folder),
-            f"{ROOT / 'lambda'}:{ROOT / 'bench'}",
+            f"{lambda_dir}:{ROOT / 'bench'}",
             ",".join(HEAVY),
             "stub-policy" if stub_policy else "-",
         ],
         capture_output=True,
         text=True,
         cwd=folder,
-        env=_env(url),
+        # The bundle reads its own __pycache__ (a prefix would hide it) and, like Lambda's
+        # read-only code folder, writes none.
+        env=_env(url, None if target == "lambda" else pycache),
     )
     if done.returncode != 0:
         raise SystemExit(f"{target} failed:\n{done.stderr}")
@@ -160,15 +203,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="diagnosis: replace safety's request policy (its word lists need lemminflect) by "
         "empty lists, to see what the rest of the skill costs; not a way to run the skill",
     )
+    parser.add_argument(
+        "--from-source",
+        action="store_true",
+        help="no bytecode anywhere: every process compiles our modules from source",
+    )
     args = parser.parse_args(argv)
     results: dict[str, list[dict[str, object]]] = {target: [] for target in TARGETS}
     with tempfile.TemporaryDirectory(prefix="bedtime-cold-") as tmp:
         folder = Path(tmp)
         (folder / "requests_for_bench.py").write_text(REQUESTS_MODULE)
         url = make_database(folder)
+        code = prepare_code(folder, args.from_source)
+        for target in TARGETS:  # one unrecorded round: the files in the page cache, as usual
+            run_child(target, url, folder, args.stub_request_policy, code)
         for _ in range(args.runs):
             for target in TARGETS:  # interleaved, so machine load hits every target alike
-                results[target].append(run_child(target, url, folder, args.stub_request_policy))
+                results[target].append(
+                    run_child(target, url, folder, args.stub_request_policy, code)
+                )
     print("| process | import / build ms | first request ms | together ms | RSS MB |")
     print("|---|---|---|---|---|")
     for target, runs in results.items():
@@ -180,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {target} | {spread(imports)} | {spread(firsts)} | {spread(totals)} "
             f"| {spread(rss)} |"
         )
-    print("(min / median / max of", args.runs, "fresh processes each)")
+    bytecode = "compiled in every process" if args.from_source else "bytecode as deployed"
+    print(f"(min / median / max of {args.runs} fresh processes each; {bytecode})")
     for target in ("lambda", "worker"):
         print(f"heavy modules loaded by {target}: {', '.join(results[target][0]['heavy']) or '-'}")  # type: ignore[arg-type]
     return 0

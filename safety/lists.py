@@ -17,6 +17,7 @@ the text is also reduced to its lemmas, so a form the expansion missed is still 
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -164,10 +165,15 @@ def parse_lists(
 
 
 def profanity_words() -> set[str]:
-    """better-profanity's shipped word list (single words and phrases, lower-case)."""
-    import better_profanity
+    """better-profanity's shipped word list (single words and phrases, lower-case).
 
-    path = Path(better_profanity.__file__).resolve().parent / "profanity_wordlist.txt"
+    Read from the package's folder without importing it: its import builds a censor over
+    every character variant of the list (~12 ms of a skill's cold start) that we never use.
+    """
+    spec = importlib.util.find_spec("better_profanity")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("better-profanity is not installed", name="better_profanity")
+    path = Path(next(iter(spec.submodule_search_locations))) / "profanity_wordlist.txt"
     return {
         " ".join(line.strip().lower().split())
         for line in path.read_text(encoding="utf-8").splitlines()

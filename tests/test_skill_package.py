@@ -385,6 +385,10 @@ def test_lambda_bundle_imports_the_shim_on_its_own(tmp_path):
     assert (bundle / "lambda_function.py").is_file()
     assert (bundle / "requirements.txt").is_file()
     assert not (bundle / "generator").exists()
+    # Lambda cannot write bytecode at run time: the bundle carries it, for every module.
+    tag = sys.implementation.cache_tag
+    assert (bundle / "skill" / "__pycache__" / f"conversation.{tag}.pyc").is_file()
+    assert (bundle / "__pycache__" / f"lambda_function.{tag}.pyc").is_file()
     code = (
         "import sys, lambda_function; "
         "assert lambda_function.__file__.startswith(sys.argv[1]); "

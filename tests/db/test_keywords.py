@@ -73,11 +73,29 @@ def test_surface_forms_of_nothing() -> None:
 
 
 def test_the_noun_table_is_what_lemminflect_builds_now() -> None:
-    """db/data/noun_forms.json.gz is current: rebuilt from the installed lemminflect, equal."""
+    """db/data/noun_forms.zip is current: rebuilt from the installed lemminflect, equal."""
     from db import noun_forms
 
-    singulars, plurals = noun_forms._table()
-    assert noun_forms.build() == {"singular": singulars, "plural": plurals}
+    assert noun_forms.build() == noun_forms.entries()
+
+
+def test_a_word_reads_only_its_own_shard_of_the_noun_table(tmp_path, monkeypatch) -> None:
+    """A worker holds the shards its listeners' words needed, not the whole table."""
+    from db import noun_forms
+
+    table = {"singular": {"dragons": "dragon", "boats": "boat"}, "plural": {"dragon": "dragons"}}
+    monkeypatch.setattr(noun_forms, "TABLE", tmp_path / "forms.zip")
+    noun_forms.write(table, noun_forms.TABLE)
+    noun_forms._archive.cache_clear()
+    noun_forms._shard.cache_clear()
+    try:
+        assert noun_forms.singular("dragons") == "dragon"
+        assert noun_forms.plural("dragon") == "dragons"
+        assert noun_forms._shard.cache_info().currsize == 2  # singular/d and plural/d only
+        assert noun_forms.entries() == table
+    finally:
+        noun_forms._archive.cache_clear()
+        noun_forms._shard.cache_clear()
 
 
 def test_the_noun_table_answers_as_lemminflect_does() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 from pathlib import Path
@@ -118,7 +119,14 @@ def test_lambda_shim_serves_the_same_skill(env_db: str, served: dict[str, Any]) 
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    frozen_before = gc.get_freeze_count()
+    try:
+        spec.loader.exec_module(module)
+        # The cold start ran without the collector and froze what it built; collection is on.
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > frozen_before
+    finally:
+        gc.unfreeze()  # leave this test process as it was
     out = Alexa(module.lambda_handler).launch()
     assert spoken(out).startswith("Welcome to Bedtime Stories.")
 
@@ -146,6 +154,28 @@ def test_gunicorn_runs_threaded_workers_sized_for_the_machine() -> None:
     assert options["workers"] == max(1, min(4, os.cpu_count() or 1))
     assert options["threads"] == 8
     assert gunicorn_options(Settings(web_workers=3, web_threads=2), "h:1")["workers"] == 3
+
+
+def test_gunicorn_workers_build_the_app_without_the_collector_then_freeze_it() -> None:
+    from gunicorn.config import Config
+
+    from settings import Settings
+    from skill.server import gunicorn_options
+
+    options = gunicorn_options(Settings(), "127.0.0.1:8080")
+    config = Config()
+    for key in ("post_fork", "post_worker_init"):
+        config.set(key, options[key])  # gunicorn checks each hook's signature here
+    frozen_before = gc.get_freeze_count()
+    try:
+        config.post_fork(None, None)
+        assert not gc.isenabled()
+        config.post_worker_init(None)
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > frozen_before
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 def test_the_alexa_api_client_has_a_timeout_and_loads_requests_lazily(
