@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from ask_sdk_core.skill import CustomSkill
 from ask_sdk_core.skill_builder import CustomSkillBuilder
+from ask_sdk_model import RequestEnvelope
 from ask_sdk_model.services import ApiClient, ApiClientRequest, ApiClientResponse
 
 from db import noun_forms
@@ -20,6 +23,7 @@ from skill.interceptors import (
     ResponseLoggingInterceptor,
 )
 from skill.persistence import SqlPersistenceAdapter
+from skill.sdk_codec import FastSerializer
 from skill.services import SkillServices
 
 logger = logging.getLogger(__name__)
@@ -51,13 +55,34 @@ class TimeoutApiClient(ApiClient):
         return self._client.invoke(request)
 
 
+class BedtimeSkillBuilder(CustomSkillBuilder):  # type: ignore[misc]
+    """The SDK's builder, with skills that read envelopes through :class:`FastSerializer` and a
+    Lambda handler that builds its skill once (the SDK's builds one per invocation and turns the
+    event back into a JSON string to parse it again)."""
+
+    def create(self) -> CustomSkill:
+        skill = super().create()
+        skill.serializer = FastSerializer()
+        return skill
+
+    def lambda_handler(self) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        skill = self.create()
+
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            request_envelope = skill.serializer.from_json(event, RequestEnvelope)
+            response = skill.invoke(request_envelope=request_envelope, context=context)
+            return skill.serializer.serialize(response)  # type: ignore[no-any-return]
+
+        return handler
+
+
 def build_skill(
     settings: Settings | None = None,
     *,
     services: SkillServices | None = None,
     api_client: ApiClient | None = None,
-) -> CustomSkillBuilder:
-    """A configured CustomSkillBuilder; call ``.create()`` (Flask) or ``.lambda_handler()``.
+) -> BedtimeSkillBuilder:
+    """A configured BedtimeSkillBuilder; call ``.create()`` (Flask) or ``.lambda_handler()``.
 
     ``api_client`` reaches Alexa's services (progressive responses); tests pass a fake.
     """
@@ -71,7 +96,7 @@ def build_skill(
         )
     services.warm_up()
     noun_forms.load()  # keyword normalisation's table, now rather than in the first request
-    builder = CustomSkillBuilder(
+    builder = BedtimeSkillBuilder(
         persistence_adapter=SqlPersistenceAdapter(services.session_factory),
         api_client=api_client or TimeoutApiClient(),
     )

@@ -152,9 +152,7 @@ class AlexaEndpoint:
             except VerificationException as exc:
                 return self._refuse(400, f"verification failed: {exc}", summary)
         try:
-            request_envelope = self.skill.serializer.deserialize(
-                payload=text, obj_type=RequestEnvelope
-            )
+            request_envelope = self.skill.serializer.from_json(envelope, RequestEnvelope)
         except Exception as exc:  # SerializationException, or a type the SDK did not expect
             return self._refuse(400, f"not a request the SDK can read ({type(exc).__name__})")
         return self._answer(request_envelope, envelope, summary)
