@@ -5,8 +5,10 @@ dispatch, serialising the response). This builds that floor, a hello-world skill
 LaunchRequest and one intent handler (bench/hello_world.py), and times it turn by turn alongside
 Bedtime Stories' TellStoryIntent (a new listener each turn, and returning listeners with a play
 history) and LaunchRequest, through ``lambda_handler`` exactly as Lambda calls it. The catalogue
-is bench_choose_story.py's synthetic one (500 Zipf-popular keywords); requests ask for one
-keyword with the same popularity. Each run times ``--turns`` turns per case after a warm-up;
+is bench_choose_story.py's synthetic one (500 Zipf-popular keywords); TellStory requests ask
+for one keyword with the same popularity among those that have an approved story, and a case of
+its own asks for keywords that have none (a miss: suggestions, and a generation request
+queued). Each run times ``--turns`` turns per case after a warm-up;
 the table gives min / median / max over ``--runs`` runs of each run's p50 and p99, and the
 ratio of the medians to the hello-world skill's.
 
@@ -43,7 +45,7 @@ for folder in (ROOT, ROOT / "bench"):  # runnable as a plain script from a check
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from bench_choose_story import Catalogue, bulk_load, lemma  # noqa: E402
+from bench_choose_story import KEYWORDS, Catalogue, bulk_load, lemma  # noqa: E402
 from hello_world import SKILL_ID  # noqa: E402
 from hello_world import lambda_handler as hello_world_handler  # noqa: E402
 
@@ -105,9 +107,28 @@ class Case:
     make_event: Callable[[random.Random, int], dict[str, Any]]
 
 
+def told_keywords(size: int) -> set[int]:
+    """Keyword indices (``lemma(i)``) with an approved en-US story in the synthetic catalogue."""
+    return {
+        keyword_id - 1
+        for _story, links, _pairs in Catalogue(size).rows()  # a fresh one: the rows loaded
+        for _, keyword_id, locale, approved, _ in links
+        if approved and locale == "en-US"
+    }
+
+
 def make_cases(catalogue: Catalogue) -> list[Case]:
+    told = told_keywords(catalogue.size)
+    untold = sorted(set(range(KEYWORDS)) - told)
+
     def keyword(rng: random.Random) -> str:
-        return lemma(catalogue.zipf_keyword(rng))
+        """A keyword with stories, as popular as it is (Zipf); misses are their own case."""
+        while (index := catalogue.zipf_keyword(rng)) not in told:
+            pass
+        return lemma(index)
+
+    def missing(rng: random.Random) -> str:
+        return lemma(rng.choice(untold)) if untold else keyword(rng)
 
     def returning(i: int) -> str:
         return f"bench-returning-{i % RETURNING}"
@@ -128,6 +149,11 @@ def make_cases(catalogue: Catalogue) -> list[Case]:
             "TellStory, returning listener",
             "bedtime",
             lambda rng, i: envelope(returning(i), tell_story(keyword(rng))),
+        ),
+        Case(
+            "TellStory, keyword without stories",
+            "bedtime",
+            lambda rng, i: envelope(f"bench-miss-{uuid.uuid4()}", tell_story(missing(rng))),
         ),
         Case(
             "Launch, returning listener", "bedtime", lambda rng, i: envelope(returning(i), LAUNCH)

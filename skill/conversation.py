@@ -393,10 +393,13 @@ class Conversation(NightMixin):
 
         ``keywords`` are lemmas, or this turn's matches from :meth:`_resolve` (not read again).
         """
+        # A listener with no plays has heard nothing: the store then skips its history probes
+        # (the "heard longest ago" query of a miss), the same answer for one statement less.
+        heard_nothing = self.listener is not None and self.listener.play_count == 0
         choice = store.choose_story(
             self.db,
             keywords,
-            self.state.listener_key,
+            None if heard_nothing else self.state.listener_key,
             self.locale,
             rng=self.rng,
             length=self.state.length or store.DEFAULT_LENGTH,
