@@ -17,6 +17,7 @@ prints the top entries by cumulative time.
 
     .venv/bin/python bench/bench_turn.py --backends sqlite,mysql --sizes 1000,100000
     .venv/bin/python bench/bench_turn.py --backends mysql --sizes 1000000 --keep
+    .venv/bin/python bench/bench_turn.py --backends mysql --sizes 1000000 --buffer-pool-mb 1024
     .venv/bin/python bench/bench_turn.py --backends sqlite --sizes 1000 --profile 500
 """
 
@@ -45,7 +46,13 @@ for folder in (ROOT, ROOT / "bench"):  # runnable as a plain script from a check
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from bench_choose_story import KEYWORDS, Catalogue, bulk_load, lemma  # noqa: E402
+from bench_choose_story import (  # noqa: E402
+    KEYWORDS,
+    Catalogue,
+    bulk_load,
+    lemma,
+    set_buffer_pool,
+)
 from hello_world import SKILL_ID  # noqa: E402
 from hello_world import lambda_handler as hello_world_handler  # noqa: E402
 
@@ -310,7 +317,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the databases")
     parser.add_argument("--workdir", type=Path, help="folder for SQLite files (default: temp)")
+    parser.add_argument(
+        "--buffer-pool-mb",
+        type=int,
+        default=0,
+        help="temporarily resize the MySQL InnoDB buffer pool (restored afterwards); 0 = as is",
+    )
     args = parser.parse_args(argv)
+    restore = None
+    if args.buffer_pool_mb and "mysql" in args.backends:
+        restore = set_buffer_pool(args.mysql_server, args.buffer_pool_mb * 1024 * 1024)
+    try:
+        return run_all(args)
+    finally:
+        if restore is not None:
+            set_buffer_pool(args.mysql_server, restore)
+
+
+def run_all(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("db").setLevel(logging.WARNING)
     logging.getLogger("skill").setLevel(logging.WARNING)
