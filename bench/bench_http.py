@@ -136,7 +136,9 @@ def free_port() -> int:
 class Server:
     """gunicorn serving one app until stopped; its log goes to a file."""
 
-    def __init__(self, app: str, url: str, workers: int, folder: Path) -> None:
+    def __init__(
+        self, app: str, url: str, workers: int, folder: Path, worker_class: str = "sync"
+    ) -> None:
         self.port = free_port()
         target = "hello_world:create_app()" if app == "hello" else "skill.webapp:create_app()"
         env = dict(os.environ)
@@ -149,7 +151,15 @@ class Server:
         env.pop("BEDTIME_LIVE_MODEL", None)
         self.log_path = folder / f"gunicorn-{app}.log"
         self.process = subprocess.Popen(
-            [GUNICORN, "-w", str(workers), "-b", f"127.0.0.1:{self.port}", target],
+            [
+                GUNICORN,
+                "-w",
+                str(workers),
+                *(["-k", "gthread", "--threads", "8"] if worker_class == "gthread" else []),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                target,
+            ],
             cwd=folder,
             env=env,
             stdout=self.log_path.open("ab"),
@@ -297,7 +307,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "mysql"), default="sqlite")
     parser.add_argument("--stories", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--worker-class",
+        choices=("sync", "gthread"),
+        default="sync",
+        help="sync (one request at a time, as the issue measured) or gthread with 8 threads "
+        "(what bedtime serve and the Docker image run)",
+    )
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per run")
@@ -316,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for run in range(args.runs):
                 for app in ("hello", "bedtime"):
-                    server = Server(app, url, args.workers, folder)
+                    server = Server(app, url, args.workers, folder, args.worker_class)
                     try:
                         for case in (c for c in CASES if c.app == app):  # warm every worker
                             run_wrk(server.port, case, args, folder, run, seconds=2)
@@ -338,7 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "launch": statistics.median(figures["hello-world: launch"].rps),
     }
     print(
-        f"{args.backend}, {args.stories:,} stories, gunicorn {args.workers} sync workers, "
+        f"{args.backend}, {args.stories:,} stories, gunicorn {args.workers} {args.worker_class} "
+        "workers, "
         f"wrk {args.connections} connections, {args.seconds} s x {args.runs} runs "
         "(min / median / max)"
     )
