@@ -1,4 +1,4 @@
-"""The storyteller as a zero-shot judge of the meaning check's uncertain band (a measurement).
+"""The storyteller as a zero-shot judge of the meaning check's uncertain band (measured only).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_safety_judge.py --corpus ../shared/corpus/train
     # needs `bedtime storyteller prepare` (DIR: <data dir>/models/storyteller) and the safety extra
@@ -22,6 +22,9 @@ choices next to them): the confusion matrices of the head alone, each judge alon
 and the full gate (word lists + head + judge, sentence by sentence as ``check_text`` does). Last,
 speed on this CPU (``--threads``, default 1): judged sentences/s and the cost per catalogue story
 (all its sentences, and only those in the band), min / median / max over ``--runs``.
+
+It did not help (one verdict of 321 changed), so the gate does not use it: see the README,
+"The storyteller as a zero-shot judge".
 """
 
 from __future__ import annotations
@@ -222,6 +225,14 @@ def choose_alone(examples: Sequence[Any], judged: Sequence[float]) -> float:
     return float("inf")
 
 
+def auc(examples: Sequence[Any], scores: Sequence[float]) -> float:
+    """How often an unsuitable sentence scores above a suitable one (ties count half)."""
+    positive = [s for s, e in zip(scores, examples, strict=True) if e.label != "suitable"]
+    negative = [s for s, e in zip(scores, examples, strict=True) if e.label == "suitable"]
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return wins / max(1, len(positive) * len(negative))
+
+
 def report(name: str, examples: Sequence[Any], flags: Sequence[bool]) -> str:
     from safety.training import evaluate
 
@@ -286,9 +297,11 @@ def main() -> None:
             [s >= head.sentence_threshold for s in dev_head],
         )
     )
+    aucs = {"head": auc(dev, dev_head)}
     chosen: dict[str, dict[str, Any]] = {}
     for name in args.judges:
         judged = judge.score(name, [e.text for e in dev])
+        aucs[name] = auc(dev, judged)
         alone = choose_alone(dev, judged)
         band = choose_band(dev, dev_head, judged)
         chosen[name] = {"band": band, "alone": alone}
@@ -300,6 +313,7 @@ def main() -> None:
                 [combine(h, j, band) for h, j in zip(dev_head, judged, strict=True)],
             )
         )
+    print("AUC on the development set: " + ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()))
     print(f"\nchosen on the development set: {json.dumps(chosen)}")
     print(f"frozen for the evaluation set (CHOSEN): {json.dumps(CHOSEN)}")
     if args.no_eval:
@@ -332,6 +346,7 @@ def main() -> None:
         band, alone = CHOSEN[name]["band"], CHOSEN[name]["alone"]
         judged = dict(zip(every, judge.score(name, every), strict=True))
         whole = judge.score(name, [e.text for e in examples])
+        aucs = {"head": auc(examples, whole_head), name: auc(examples, whole)}
         print(report(f"{name} alone (>= {alone})", examples, [j >= alone for j in whole]))
         print(
             report(
@@ -350,6 +365,7 @@ def main() -> None:
                 ],
             )
         )
+        print("  AUC on the evaluation set: " + ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()))
 
     print(f"\nspeed ({args.threads} thread(s)), min / median / max of {args.runs} runs")
     sentences = [e.text for e in examples]
