@@ -2,7 +2,8 @@
 
 Why: choosing must stay fast however large the catalogue grows (no ORDER BY RAND()). This loads
 a synthetic catalogue with raw multi-row INSERTs (fast bulk load), then times choose_story with
-0, 1 and 2 keywords for a listener with a play history, and prints a p50/p99 table.
+0, 1 and 2 keywords for a listener with a play history, and prints a p50/p99 table per run and
+a summary of the runs (``--runs``, default 3: min / median / max).
 
 Synthetic catalogue: 500 keywords with Zipf-like popularity (the top keyword is on ~15% of
 stories), 1-3 keywords per story, 90% en-US / 10% en-GB, 90% approved. Keyword requests follow
@@ -388,11 +389,34 @@ def print_table(results: list[Result], loads: dict[tuple[str, int], float]) -> N
         )
 
 
+def print_summary(results: list[Result]) -> None:
+    """Per backend, size and query: p50 and p99 as min / median / max over the runs."""
+    runs: dict[tuple[str, int, str], list[Result]] = {}
+    for r in results:
+        runs.setdefault((r.backend, r.stories, r.case), []).append(r)
+
+    def spread(values: list[float]) -> str:
+        return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
+
+    columns = ["backend", "stories", "query", "runs"]
+    columns += ["p50 ms min / median / max", "p99 ms min / median / max"]
+    print("\n| " + " | ".join(columns) + " |")
+    print("|---|---|---|---|---|---|")
+    for (backend, stories, case), group in runs.items():
+        print(
+            f"| {backend} | {stories:,} | {case} | {len(group)} | "
+            f"{spread([r.p50_ms for r in group])} | {spread([r.p99_ms for r in group])} |"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="sqlite,mysql", help="comma list: sqlite,mysql")
     parser.add_argument("--sizes", default="1000,100000,1000000", help="comma list of story counts")
     parser.add_argument("--queries", type=int, default=500, help="timed queries per case")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per case (the summary: min / median / max)"
+    )
     parser.add_argument(
         "--mysql-server", default="mysql+pymysql://root@127.0.0.1:3306", help="server URL, no db"
     )
@@ -470,19 +494,21 @@ def run_all(args: argparse.Namespace) -> int:
                     else:
                         with engine.begin() as connection:
                             connection.exec_driver_sql("ANALYZE")
-                    results += run_cases(
-                        engine,
-                        backend,
-                        size,
-                        make_cases(catalogue, pairs),
-                        args.queries,
-                        args.length,
-                    )
+                    for _ in range(args.runs):
+                        results += run_cases(
+                            engine,
+                            backend,
+                            size,
+                            make_cases(catalogue, pairs),
+                            args.queries,
+                            args.length,
+                        )
                     plans[backend] = explain_plans(engine)
                 finally:
                     if not args.keep:
                         drop()
     print_table(results, loads)
+    print_summary(results)
     for backend, lines in plans.items():
         print(f"\nquery plans on {backend} (largest size):")
         print("\n".join(lines))
