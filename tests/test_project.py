@@ -60,3 +60,22 @@ def test_every_cli_command_has_help() -> None:
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, f"bedtime {name} --help: {result.output}"
         assert "unavailable" not in result.output, result.output
+
+
+def test_every_shipped_data_file_is_package_data() -> None:
+    """``pip install .`` (the Docker image) installs only files pyproject names: a data file the
+    code reads but no pattern covers works from a checkout and breaks in the image."""
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    setuptools = config["tool"]["setuptools"]
+    packages = [pattern.rstrip("*") for pattern in setuptools["packages"]["find"]["include"]]
+    patterns = setuptools["package-data"]["*"]
+    tracked = subprocess.run(
+        ["git", "ls-files", *packages], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    data = [path for path in tracked if "/data/" in path and not path.endswith(".py")]
+    assert data, "no data files found: is this a git checkout?"
+    missing = [p for p in data if not any(fnmatch.fnmatch(Path(p).name, g) for g in patterns)]
+    assert not missing, f"not in [tool.setuptools.package-data]: {missing}"
