@@ -5,11 +5,9 @@ Data (kept apart by source, so the evaluation set shares no text with training):
 * **training** (:func:`all_training_examples`): hand-written seed sentences in today's bedtime
   style (``safety/data/train_seed.jsonl``) and a second hand-written set of harder cases
   (``train_hard.jsonl``: menace without harm words, fairy-tale violence, mild mishaps, titles
-  and short sentences) and a third in many voices (``train_more.jsonl``: archaic fairy-tale
-  deeds, menace, cruelty and adult themes, and as many hard suitable ones), templated
-  sentences that differ in meaning only ("the wolf ate grandma" / "the wolf hugged grandma"),
-  and suitable corpus sentences that hit none of the :data:`BROAD` patterns, or hit them only
-  through feelings (:data:`SOFT_EXCLUDE`): TinyStories (first half),
+  and short sentences), templated sentences that differ in meaning only ("the wolf ate grandma"
+  / "the wolf hugged grandma"), and suitable corpus sentences that hit none of the :data:`BROAD`
+  patterns, or hit them only through feelings (:data:`SOFT_EXCLUDE`): TinyStories (first half),
   the synthetic ``snakes_bedtime_child/bedtime`` stories, Grimm (``grimm_per_story``) and the
   Gutenberg fairy books. (Fairy-tale sentences that hit a category's pattern can be added as weak
   positives, ``per_class``; measured twice, they hurt.)
@@ -47,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 SEED_PATH = DATA_DIR / "train_seed.jsonl"
 HARD_PATH = DATA_DIR / "train_hard.jsonl"
-MORE_PATH = DATA_DIR / "train_more.jsonl"
 DEV_PATH = DATA_DIR / "dev_set.jsonl"
 EVAL_PATH = DATA_DIR / "eval_set.jsonl"
 
@@ -418,12 +415,10 @@ def extra_suitable(pools: dict[str, tuple[list[str], list[str]]]) -> list[Exampl
 
 
 def all_training_examples(corpus: Path, seed: int = 0) -> list[Example]:
-    """What the shipped head is trained on: :func:`training_examples`, the second and third
-    hand-written sets (``train_hard.jsonl`` and ``train_more.jsonl``, each counted three times)
-    and :func:`extra_suitable`."""
+    """What the shipped head is trained on: :func:`training_examples`, the second hand-written
+    set (``train_hard.jsonl``, counted three times) and :func:`extra_suitable`."""
     pools = _suitable_pools(corpus)
-    hand = read_jsonl(HARD_PATH) + read_jsonl(MORE_PATH)
-    return training_examples(corpus, seed) + hand * 3 + extra_suitable(pools)
+    return training_examples(corpus, seed) + read_jsonl(HARD_PATH) * 3 + extra_suitable(pools)
 
 
 def development_examples(corpus: Path, training: Sequence[Example]) -> list[Example]:
