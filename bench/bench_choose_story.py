@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -428,24 +429,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         "when the listener names none); every synthetic story is 52 words, so 'medium' is the "
         "worst case: no story of that length exists",
     )
+    add_buffer_pool_option(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("db").setLevel(logging.WARNING)
+
+    with buffer_pool(args):
+        return run_all(args)
+
+
+def add_buffer_pool_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--buffer-pool-mb",
         type=int,
         default=0,
         help="temporarily resize the MySQL InnoDB buffer pool (restored afterwards); 0 = as is",
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("db").setLevel(logging.WARNING)
 
-    restore = None
-    if args.buffer_pool_mb and "mysql" in args.backends:
-        restore = set_buffer_pool(args.mysql_server, args.buffer_pool_mb * 1024 * 1024)
+
+@contextlib.contextmanager
+def buffer_pool(args: argparse.Namespace) -> Iterator[None]:
+    """The InnoDB buffer pool at ``--buffer-pool-mb`` while the benchmark runs (MySQL only)."""
+    if not (args.buffer_pool_mb and "mysql" in args.backends):
+        yield
+        return
+    restore = set_buffer_pool(args.mysql_server, args.buffer_pool_mb * 1024 * 1024)
     try:
-        return run_all(args)
+        yield
     finally:
-        if restore is not None:
-            set_buffer_pool(args.mysql_server, restore)
+        set_buffer_pool(args.mysql_server, restore)
 
 
 def set_buffer_pool(server_url: str, size: int) -> int:

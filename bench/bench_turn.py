@@ -49,9 +49,10 @@ for folder in (ROOT, ROOT / "bench"):  # runnable as a plain script from a check
 from bench_choose_story import (  # noqa: E402
     KEYWORDS,
     Catalogue,
+    add_buffer_pool_option,
+    buffer_pool,
     bulk_load,
     lemma,
-    set_buffer_pool,
 )
 from hello_world import SKILL_ID  # noqa: E402
 from hello_world import lambda_handler as hello_world_handler  # noqa: E402
@@ -317,21 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the databases")
     parser.add_argument("--workdir", type=Path, help="folder for SQLite files (default: temp)")
-    parser.add_argument(
-        "--buffer-pool-mb",
-        type=int,
-        default=0,
-        help="temporarily resize the MySQL InnoDB buffer pool (restored afterwards); 0 = as is",
-    )
+    add_buffer_pool_option(parser)
     args = parser.parse_args(argv)
-    restore = None
-    if args.buffer_pool_mb and "mysql" in args.backends:
-        restore = set_buffer_pool(args.mysql_server, args.buffer_pool_mb * 1024 * 1024)
-    try:
+    with buffer_pool(args):
         return run_all(args)
-    finally:
-        if restore is not None:
-            set_buffer_pool(args.mysql_server, restore)
 
 
 def run_all(args: argparse.Namespace) -> int:
