@@ -30,7 +30,8 @@ def _setup_logging(verbose: bool) -> None:
     "corpus_dir",
     default=DEFAULT_CORPUS,
     show_default=True,
-    type=click.Path(exists=True, file_okay=False),
+    # Checked only when read: --catalogue needs no corpus, and a fresh machine has none.
+    type=click.Path(file_okay=False),
     help="shared/corpus directory.",
 )
 @click.option(
@@ -77,6 +78,10 @@ def prepare_data(
             raise click.UsageError("--source selects corpus folders; not with --catalogue")
         manifest = prepare_catalogue(catalogue, out_dir, val_permille)
     else:
+        if not Path(corpus_dir).is_dir():
+            raise click.BadParameter(
+                f"Directory {corpus_dir!r} does not exist.", param_hint="'--corpus'"
+            )
         manifest = prepare_corpus(
             corpus_dir, out_dir, list(sources) or None, val_permille, progress=not no_progress
         )

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,8 +40,10 @@ def test_prepare_data_command(mini_corpus: Path, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "manifest.json").read_text())["n_stories"] == 9
 
 
-def test_prepare_data_from_a_catalogue(tmp_path: Path) -> None:
+def test_prepare_data_from_a_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import random
+
+    monkeypatch.chdir(tmp_path)  # no ../shared/corpus here: a catalogue needs none
 
     from generator.cli import prepare_data
 
@@ -74,6 +77,18 @@ def test_prepare_data_from_a_catalogue(tmp_path: Path) -> None:
     assert [r["keywords"] for r in rows] == [["kite"]] * 5
     both = CliRunner().invoke(prepare_data, [*args, "--source", "aesop"])
     assert both.exit_code != 0
+
+
+def test_prepare_data_without_the_corpus_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator.cli import prepare_data
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(prepare_data, ["--out", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert "'--corpus'" in result.output and "does not exist" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_eval_command_writes_report(
