@@ -324,6 +324,21 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+class SchemaNotCurrent(RuntimeError):
+    """The database was never upgraded, or is older than this code: every query would fail."""
+
+
+def require_current_schema(engine: Engine, how: str = "Run `bedtime db upgrade` first.") -> None:
+    """Refuse early, with the fix, rather than fail later on a missing table."""
+    check_database(engine)
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        state = "has no tables yet" if current is None else f"is at revision {current}"
+        raise SchemaNotCurrent(
+            f"The database {masked_url(engine.url)} {state}; this version needs {head}. {how}"
+        )
+
+
 def schema_differences(engine: Engine) -> list[Any]:
     """Autogenerate's diff between the database and the models ([] when they match)."""
     from alembic.autogenerate import compare_metadata

@@ -518,7 +518,13 @@ def generate_command(
     no_progress: bool,
 ) -> None:
     """Generate stories for the catalogue and the listener-demand queue (safe to re-run)."""
-    from db.engine import DatabaseUnavailable, check_database, make_engine, session_factory
+    from db.engine import (
+        DatabaseUnavailable,
+        SchemaNotCurrent,
+        make_engine,
+        require_current_schema,
+        session_factory,
+    )
     from generator.generation.config import StoryConfig
     from settings import Settings
 
@@ -536,9 +542,9 @@ def generate_command(
     mysql = url.startswith(("mysql", "mariadb"))
     engine_db = make_engine(url, **({"isolation_level": "READ COMMITTED"} if mysql else {}))
     try:
-        check_database(engine_db)
-    except DatabaseUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+        require_current_schema(engine_db)
+    except (DatabaseUnavailable, SchemaNotCurrent) as exc:
+        raise click.ClickException(str(exc)) from None
     factory = session_factory(engine_db)
     config = StoryConfig.from_json(config_path) if config_path else None
     from generator.generation.factory import open_story_generator

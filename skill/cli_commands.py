@@ -91,27 +91,21 @@ def require_current_schema(settings: Settings) -> None:
     """Refuse to serve a database that was never upgraded: every request would fail later."""
     from db.engine import (
         DatabaseUnavailable,
-        check_database,
-        current_revision,
-        head_revision,
+        SchemaNotCurrent,
         make_engine,
-        masked_url,
     )
+    from db.engine import require_current_schema as require_schema
 
     engine = make_engine(settings.database_url)
     try:
-        check_database(engine)
-        current, head = current_revision(engine), head_revision()
-    except DatabaseUnavailable as exc:
+        require_schema(
+            engine,
+            "Run `bedtime db upgrade` first (or `bedtime run`, which also loads the stories).",
+        )
+    except (DatabaseUnavailable, SchemaNotCurrent) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         engine.dispose()
-    if current != head:
-        state = "has no tables yet" if current is None else f"is at revision {current}"
-        raise click.ClickException(
-            f"The database {masked_url(engine.url)} {state}; this version needs {head}. "
-            "Run `bedtime db upgrade` first (or `bedtime run`, which also loads the stories)."
-        )
 
 
 @click.command("run")

@@ -4,7 +4,8 @@ Torch-free so the rules are unit-tested on plain strings. Hard rules (any one re
 every keyword appears (any inflection) in a sensible noun role in the story itself, no made-up
 words (lemminflect's English lexicon, names excepted), character names that keep their spelling
 (names.py), no repeated sentences, a proper ending
-(the model stopped by itself on a full sentence), a length inside the request's range, and the
+(the model stopped by itself on a full sentence), the shape of a story rather than an assistant's
+answer with an ending that winds down (shape.py), a length inside the request's range, and the
 safety gate. Among accepted candidates the best is the one the model itself finds most fluent
 (mean log-probability per token), nudged by keyword mentions and lexical variety.
 """
@@ -21,6 +22,7 @@ from typing import Any
 from generator.generation.words import made_up_words
 from generator.storyteller.names import name_collisions, name_drift
 from generator.storyteller.prompts import parse_reply
+from generator.storyteller.shape import shape_problems
 
 _SENTENCE_RE = re.compile(r"[^.!?]+[.!?]+[\"'\u201d\u2019)]*")
 _WORD_RE = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")
@@ -170,6 +172,9 @@ def judge(
         problems.append(f"repeats itself ({repeats} repeated sentences)")
     if metrics["repetition_ratio"] > 0.08:
         problems.append(f"repetitive (repeated 4-grams {metrics['repetition_ratio']:.2f})")
+    shape = shape_problems(text)
+    metrics["shape"] = shape
+    problems.extend(shape)
     if not parsed.title:
         problems.append("no title")
     else:

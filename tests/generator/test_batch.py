@@ -436,3 +436,19 @@ def test_two_workers_share_the_plan_and_the_queue(db) -> None:  # type: ignore[n
     with db() as session:
         statuses = session.scalars(select(GenerationRequest.status)).all()
         assert statuses == ["done"] * 3
+
+
+def test_generate_refuses_a_database_that_was_never_upgraded(tmp_path: Path) -> None:
+    """A fresh file gets the fix in one line, before any model loads, not a SQL traceback."""
+    from click.testing import CliRunner
+
+    from generator.batch import generate_command
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = CliRunner().invoke(
+        generate_command, ["--model", str(tmp_path / "no-model"), "--database-url", url]
+    )
+    assert result.exit_code == 1
+    assert "has no tables yet" in result.output
+    assert "bedtime db upgrade" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,104 @@
+"""The shape rules: assistant habits and wound-up endings are caught; ordinary stories pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.storyteller.quality import Candidate, judge
+from generator.storyteller.shape import (
+    ending_problems,
+    format_marks,
+    reader_talk,
+    shape_problems,
+)
+
+CALM_STORY = (
+    "Mia had a small red kite. She flew it over the hill until the sun went down.\n\n"
+    'Her dad asked, "Are you sleepy?" Mia nodded. She tucked the kite beside her bed, '
+    "smiled at the moon and fell fast asleep."
+)
+
+
+def test_a_calm_story_has_no_shape_problems() -> None:
+    assert shape_problems(CALM_STORY) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "**Characters:**\n1. Mia - a girl who loves kites.\n2. Dad - kind.",
+        "Story:\nMia flew her kite.",
+        "Mia flew her kite.\n\n- The kite - red and small.",
+        "# The Kite\nMia flew her kite.",
+        "Mia flew her __red__ kite.",
+        "Characters: Mia and her dad.\nMia flew her kite.",
+    ],
+)
+def test_markdown_and_outlines_are_caught(text: str) -> None:
+    assert format_marks(text)
+    assert shape_problems(text)[0].startswith("formatted like a document")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mia slept. What do you think about Mia's choice?",
+        "This story teaches us to share.",
+        "In this story, a girl meets a kite.",
+        "I hope you enjoyed the story of Mia.",
+        "Here is a bedtime story about a kite.",
+        "Would you like to hear another one?",
+    ],
+)
+def test_the_narrator_talking_to_the_reader_is_caught(text: str) -> None:
+    assert reader_talk(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"What do you think?" asked Mia. Her dad smiled and tucked her in.',
+        "\u201cWould you like to fly it tomorrow?\u201d said Dad. Mia yawned and slept.",
+        "Mia drew a number 1. on the sand, then 2, and went home to sleep.",
+    ],
+)
+def test_dialogue_and_ordinary_prose_are_not_reader_talk_or_format(text: str) -> None:
+    assert reader_talk(text) == []
+    assert format_marks(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Mia went to bed. Would the kite come back tomorrow?", "ends on a question"),
+        ("Mia went home. She couldn't wait for her next adventure!", "couldn't wait"),
+        ("Mia went home. New adventures were waiting for her.", "new adventures"),
+        ("Mia smiled. She was so excited about tomorrow.", "excited"),
+    ],
+)
+def test_endings_that_do_not_wind_down_are_caught(text: str, reason: str) -> None:
+    problems = ending_problems(text)
+    assert problems and reason in " ".join(problems).lower()
+
+
+def test_excitement_early_in_the_story_is_fine() -> None:
+    text = (
+        "Mia was so excited about her new kite. She flew it all afternoon. "
+        "At dusk she carried it home. She had supper with Dad. Then she fell asleep."
+    )
+    assert ending_problems(text) == []
+
+
+def test_the_judge_rejects_a_story_that_talks_to_the_reader() -> None:
+    reply = "Title: Mia's Kite\n\n" + CALM_STORY + " What do you think of Mia's kite?"
+    verdict = judge(Candidate(reply, finished=True), ["kite"], min_words=10, max_words=200)
+    assert not verdict.accepted
+    assert any("talks to the reader" in p for p in verdict.problems)
+    assert any("ends on a question" in p for p in verdict.problems)
+    calm = judge(
+        Candidate("Title: Mia's Kite\n\n" + CALM_STORY, finished=True),
+        ["kite"],
+        min_words=10,
+        max_words=200,
+    )
+    assert calm.metrics["shape"] == []
