@@ -56,7 +56,9 @@ def _is_mysql(url: URL) -> bool:
     return url.get_backend_name() in {"mysql", "mariadb"}
 
 
-def _install_sqlite_hooks(engine: Engine, in_memory: bool) -> None:
+def _install_sqlite_hooks(
+    engine: Engine, in_memory: bool, *, background_checkpoints: bool = False
+) -> None:
     """Foreign keys + WAL, and let SQLAlchemy (not pysqlite) emit BEGIN so SAVEPOINT works.
 
     pysqlite's legacy implicit transactions break SAVEPOINT (see SQLAlchemy's pysqlite docs,
@@ -75,6 +77,8 @@ def _install_sqlite_hooks(engine: Engine, in_memory: bool) -> None:
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if background_checkpoints:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -126,12 +130,18 @@ def _timeout_options(backend: str, timeout_s: float) -> dict[str, Any]:
 
 
 def make_engine(
-    url: str | URL | None = None, *, timeout_s: float | None = None, **kwargs: Any
+    url: str | URL | None = None,
+    *,
+    timeout_s: float | None = None,
+    checkpoint_in_background: bool = False,
+    **kwargs: Any,
 ) -> Engine:
     """An Engine for ``url`` (default: settings' database_url) with our per-backend settings.
 
     ``timeout_s`` bounds every wait (connect, read, write, pool) for request-serving engines;
     batch jobs and migrations leave it None and wait as long as the server needs.
+    ``checkpoint_in_background`` (SQLite files, serving engines): no COMMIT runs a WAL
+    checkpoint; a daemon thread does (db/wal_checkpoint.py), so no request pays its fsync.
 
     Raises DatabaseUnavailable for a malformed URL or a missing driver (e.g. ``mysql://``
     without ``+pymysql``), with the fix in the message.
@@ -176,7 +186,12 @@ def make_engine(
     except (ArgumentError, TypeError, ValueError) as exc:
         raise DatabaseUnavailable(f"Database URL {shown} is not valid: {exc}") from None
     if backend == "sqlite":
-        _install_sqlite_hooks(engine, in_memory)
+        background = checkpoint_in_background and not in_memory
+        _install_sqlite_hooks(engine, in_memory, background_checkpoints=background)
+        if background:
+            from db.wal_checkpoint import CHECKPOINTER
+
+            CHECKPOINTER.register(Path(database))
     elif "pool_pre_ping" not in kwargs:
         _install_idle_ping(engine)
     return engine

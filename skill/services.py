@@ -96,7 +96,11 @@ class SkillServices:
     def from_settings(cls, settings: Settings) -> SkillServices:
         from db.engine import make_engine, session_factory
 
-        engine = make_engine(settings.database_url, timeout_s=settings.db_timeout_seconds)
+        engine = make_engine(
+            settings.database_url,
+            timeout_s=settings.db_timeout_seconds,
+            checkpoint_in_background=True,
+        )
         if not settings.live_model_path:  # BEDTIME_LIVE_MODEL wins over the console's choice
             from dataclasses import replace
 
