@@ -5,9 +5,10 @@ every keyword appears (any inflection) in a sensible noun role in the story itse
 words (lemminflect's English lexicon, names excepted), character names that keep their spelling
 (names.py), no repeated sentences, a proper ending
 (the model stopped by itself on a full sentence), the shape of a story rather than an assistant's
-answer with an ending that winds down (shape.py), a length inside the request's range, and the
+answer, not ending on a question (shape.py), a length inside the request's range, and the
 safety gate. Among accepted candidates the best is the one the model itself finds most fluent
-(mean log-probability per token), nudged by keyword mentions and lexical variety.
+(mean log-probability per token), nudged by keyword mentions, lexical variety and an ending
+that winds down.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from generator.generation.words import made_up_words
 from generator.storyteller.names import name_collisions, name_drift
 from generator.storyteller.prompts import parse_reply
-from generator.storyteller.shape import shape_problems
+from generator.storyteller.shape import shape_problems, wound_up_ending
 
 _SENTENCE_RE = re.compile(r"[^.!?]+[.!?]+[\"'\u201d\u2019)]*")
 _WORD_RE = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")
@@ -98,12 +99,14 @@ def _named_after_itself(keyword: str, text: str) -> bool:
     return re.search(rf"\b(?:named|called)\s+(?:{forms})\b", text) is not None
 
 
+_CAPITALISED_RE = re.compile(r"\b[A-Z][a-z]+\b")
 _CREDIT_RE = re.compile(r"\bby\s+(?!the\b)[A-Z]|[\"\u201c\u201d]|\b(?i:series)\b")
 
 
-def title_problems(title: str) -> list[str]:
+def title_problems(title: str, names: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """A title a parent would read out: short, no author credit or quote marks ("The Apple
-    by Sarah B.", 'The Pancake" by ...'), no stutter ("Story Story"), no made-up words."""
+    by Sarah B.", 'The Pancake" by ...'), no stutter ("Story Story"), no made-up words.
+    ``names``: the story's character names, which a title may use ("Mia's Kite")."""
     words = title.split()
     problems = []
     if len(words) > 12:
@@ -112,8 +115,10 @@ def title_problems(title: str) -> list[str]:
         problems.append("title credits an author or a series")
     if any(a.lower() == b.lower() for a, b in pairwise(words)):
         problems.append("title repeats a word")
-    if made_up_words(title.lower()):
-        problems.append(f"made-up words in the title: {', '.join(made_up_words(title.lower()))}")
+    plain = " ".join(w for w in words if re.sub(r"['\u2019]s$", "", w.strip(".,!?:;")) not in names)
+    invented = made_up_words(plain.lower())
+    if invented:
+        problems.append(f"made-up words in the title: {', '.join(invented)}")
     return problems
 
 
@@ -173,12 +178,14 @@ def judge(
     if metrics["repetition_ratio"] > 0.08:
         problems.append(f"repetitive (repeated 4-grams {metrics['repetition_ratio']:.2f})")
     shape = shape_problems(text)
-    metrics["shape"] = shape
+    wound_up = wound_up_ending(text)
+    metrics.update(shape=shape, wound_up_ending=wound_up)
     problems.extend(shape)
     if not parsed.title:
         problems.append("no title")
     else:
-        problems.extend(title_problems(parsed.title))
+        # A title may use a name the story uses (the text rule allows capitalised names too).
+        problems.extend(title_problems(parsed.title, set(_CAPITALISED_RE.findall(text))))
     verdict = check_story(parsed.title or "", text)
     if not verdict.ok:
         problems.append(str(verdict.reason))
@@ -186,6 +193,8 @@ def judge(
     score = candidate.mean_logprob if candidate.mean_logprob is not None else -2.0
     score += 0.05 * min(3, sum(min(n, 3) for n in mentions.values()))
     score += 0.5 * metrics["distinct_2"]
+    if wound_up:
+        score -= 0.3  # a settled ending is worth more than a point of fluency
     return Judgement(parsed.title, text, problems, score, metrics)
 
 

@@ -2,10 +2,11 @@
 
 An instruction-tuned model sometimes answers like an assistant rather than a storyteller: it
 writes markdown ("**Characters:**", numbered lists), talks to the reader ("What do you think?",
-"This story teaches us..."), or ends on a high ("They couldn't wait for their next
-adventure!"). The first two are not stories at all when read aloud; the last keeps a child
-awake. In the session-5 catalogue (1,042 stories) these rules flagged 29, 37 and 212 stories.
-Dialogue is exempt from the reader-talk rule: a character may well ask "What do you think?".
+"This story teaches us...", "Description: ..."), or ends on a question. None of these is a
+story read aloud. Checked against four parent-readers who read the whole session-5 catalogue
+(1,042 stories) and marked 151 "broken" in this sense: the format and reader-talk rules flag
+124, of which 119 the readers marked (precision 0.96, recall 0.79). Dialogue is exempt from
+the reader-talk rule: a character may well ask "What do you think?".
 Torch-free.
 """
 
@@ -13,21 +14,28 @@ from __future__ import annotations
 
 import re
 
-#: Markdown or outline structure: emphasis, headings, list items, and label lines
-#: ("Story:", "Characters:") that an assistant writes around a story.
+#: Markdown or outline structure: emphasis, headings, list items, and label lines that an
+#: assistant writes around a story ("Story: 2013", "Description:", "Author's Note:", "Genre:").
 _FORMAT_RE = re.compile(
     r"\*\*|__|^\s*#|^\s*(?:\d+[.)]|[-*\u2022])\s"
-    r"|^\s*(?:title|story|begin|the end|moral|characters?|setting|chapter \w+)\s*[:.\-]?\s*$"
-    r"|^\s*(?:title|moral|characters?|setting|note)\s*:",
+    r"|^\s*(?:the end|begin|chapter \w+)\s*[:.\-]?\s*$"
+    r"|^\s*(?:description|story|story origin|author|author'?s (?:note|story|name)|genre|subtitle"
+    r"|type|chat history|in summary|summary|synopsis|storytelling|age|title|moral|characters?"
+    r"|setting|note|p\.s|dedication)\b[^:\n]{0,20}:",
     re.M | re.I,
 )
-#: The narrator stepping out of the story to address the reader or to explain it.
+#: The narrator stepping out of the story to address the reader, describe the story, or
+#: explain its lesson.
 _READER_TALK_RE = re.compile(
     r"\b(?:what do you think|would you like (?:to|me)|do you think|i hope you"
-    r"|hope you (?:enjoy|like)|let me know|feel free|dear reader"
-    r"|this (?:story|tale) (?:teaches|shows|reminds|is about|tells)|the moral of"
-    r"|share (?:some|your) thoughts|here(?:'s|\u2019s| is) (?:a|the|your) (?:story|tale|bedtime)"
-    r"|as an ai|in this story)\b",
+    r"|hope you (?:enjoy|like)|let me know|dear reader|young readers"
+    r"|your (?:child|kids|little ones)|click here|i'm glad you|finish your story"
+    r"|based on (?:a )?real|in this paragraph|as an ai|in this story|in summary"
+    r"|(?:this|that|my|our|the) (?:\w+ ){0,4}(?:story|tale|fairy tale)"
+    r" (?:teaches|shows|reminds|is about|tells|has been|was inspired|is based|follows)"
+    r"|the moral of|teaches (?:kids|children|us|them|young)"
+    r"|share (?:some|your) thoughts"
+    r"|here(?:'s|\u2019s| is) (?:a|the|your) (?:\w+ )?(?:story|tale))\b",
     re.I,
 )
 _QUOTED_RE = re.compile(r"\"[^\"]*\"|\u201c[^\u201d]*\u201d")
@@ -52,19 +60,19 @@ def reader_talk(text: str) -> list[str]:
     return [m.group(0) for m in _READER_TALK_RE.finditer(_QUOTED_RE.sub(" ", text))]
 
 
-def ending_problems(text: str) -> list[str]:
-    """Why the ending does not wind down: a closing question, or excitement in the last two
-    sentences. A text with no sentence at all is the length rule's business."""
+def ends_on_a_question(text: str) -> bool:
     found = [s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()]
-    if not found:
-        return []
-    problems = []
-    if found[-1].rstrip("\"'\u201d\u2019) ").endswith("?"):
-        problems.append("ends on a question")
+    return bool(found) and found[-1].rstrip("\"'\u201d\u2019) ").endswith("?")
+
+
+def wound_up_ending(text: str) -> str | None:
+    """The excitement in the last two sentences ("couldn't wait for their next adventure"), if
+    any. A preference, not a rule: parent-readers of the whole catalogue removed only 15 of
+    the 212 stories it marks (they remove endings on fear or mid-action, which it does not
+    see), so best-of-N is nudged away from it instead."""
+    found = [s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()]
     match = _WOUND_UP_RE.search(" ".join(found[-2:]))
-    if match:
-        problems.append(f'ends wound up ("{match.group(0)}")')
-    return problems
+    return match.group(0) if match else None
 
 
 def shape_problems(text: str) -> list[str]:
@@ -76,5 +84,6 @@ def shape_problems(text: str) -> list[str]:
     talk = reader_talk(text)
     if talk:
         problems.append(f'talks to the reader ("{talk[0]}")')
-    problems.extend(ending_problems(text))
+    if ends_on_a_question(text):
+        problems.append("ends on a question")
     return problems

@@ -217,3 +217,10 @@ def test_one_name_for_two_characters_is_rejected() -> None:
     judged = verdict(reply)
     assert judged.problems == ["one name for two characters: Pip and Pip"]
     assert judged.metrics["name_collisions"] == ["Pip and Pip"]
+
+
+def test_a_title_may_use_a_name_from_the_story_but_not_an_invented_word() -> None:
+    assert title_problems("Mia's Kite", {"Mia"}) == []
+    assert title_problems("Pip and the Moon", {"Pip"}) == []
+    assert title_problems("Mia's Kite") == ["made-up words in the title: mia's"]
+    assert title_problems("The Snowguin Kite", {"Mia"}) == ["made-up words in the title: snowguin"]

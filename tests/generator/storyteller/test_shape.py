@@ -6,10 +6,11 @@ import pytest
 
 from generator.storyteller.quality import Candidate, judge
 from generator.storyteller.shape import (
-    ending_problems,
+    ends_on_a_question,
     format_marks,
     reader_talk,
     shape_problems,
+    wound_up_ending,
 )
 
 CALM_STORY = (
@@ -32,6 +33,9 @@ def test_a_calm_story_has_no_shape_problems() -> None:
         "# The Kite\nMia flew her kite.",
         "Mia flew her __red__ kite.",
         "Characters: Mia and her dad.\nMia flew her kite.",
+        "Description: A kite is a toy.\nMia flew her kite.",
+        "Story: 12.5.56\nMia flew her kite.",
+        "Author's Note: a fun story.\nMia flew her kite.",
     ],
 )
 def test_markdown_and_outlines_are_caught(text: str) -> None:
@@ -48,6 +52,9 @@ def test_markdown_and_outlines_are_caught(text: str) -> None:
         "I hope you enjoyed the story of Mia.",
         "Here is a bedtime story about a kite.",
         "Would you like to hear another one?",
+        "Mia slept. This story is about sharing.",
+        "This gentle tale teaches children to be kind.",
+        "Click here to read more stories like this.",
     ],
 )
 def test_the_narrator_talking_to_the_reader_is_caught(text: str) -> None:
@@ -60,6 +67,8 @@ def test_the_narrator_talking_to_the_reader_is_caught(text: str) -> None:
         '"What do you think?" asked Mia. Her dad smiled and tucked her in.',
         "\u201cWould you like to fly it tomorrow?\u201d said Dad. Mia yawned and slept.",
         "Mia drew a number 1. on the sand, then 2, and went home to sleep.",
+        "He explained: the kite needed wind. Mia nodded and went to sleep.",
+        "Mia remembered the story her dad told. The story ended with a sleepy bear.",
     ],
 )
 def test_dialogue_and_ordinary_prose_are_not_reader_talk_or_format(text: str) -> None:
@@ -67,18 +76,24 @@ def test_dialogue_and_ordinary_prose_are_not_reader_talk_or_format(text: str) ->
     assert format_marks(text) == []
 
 
+def test_a_closing_question_is_a_problem_and_one_inside_the_story_is_not() -> None:
+    assert ends_on_a_question("Mia went to bed. Would the kite come back tomorrow?")
+    assert ends_on_a_question('Mia yawned. "Will you stay?"')
+    assert "ends on a question" in shape_problems("Mia slept. Where was the kite?")
+    assert not ends_on_a_question("Where was the kite? It was under her bed. Mia slept.")
+
+
 @pytest.mark.parametrize(
-    ("text", "reason"),
+    ("text", "cue"),
     [
-        ("Mia went to bed. Would the kite come back tomorrow?", "ends on a question"),
         ("Mia went home. She couldn't wait for her next adventure!", "couldn't wait"),
-        ("Mia went home. New adventures were waiting for her.", "new adventures"),
+        ("Mia went home. New adventures were waiting for her.", "New adventures"),
         ("Mia smiled. She was so excited about tomorrow.", "excited"),
     ],
 )
-def test_endings_that_do_not_wind_down_are_caught(text: str, reason: str) -> None:
-    problems = ending_problems(text)
-    assert problems and reason in " ".join(problems).lower()
+def test_a_wound_up_ending_is_named(text: str, cue: str) -> None:
+    assert wound_up_ending(text) == cue
+    assert shape_problems(text) == []  # a preference in best-of-N, not a rejection
 
 
 def test_excitement_early_in_the_story_is_fine() -> None:
@@ -86,7 +101,19 @@ def test_excitement_early_in_the_story_is_fine() -> None:
         "Mia was so excited about her new kite. She flew it all afternoon. "
         "At dusk she carried it home. She had supper with Dad. Then she fell asleep."
     )
-    assert ending_problems(text) == []
+    assert wound_up_ending(text) is None
+
+
+def test_best_of_prefers_the_settled_ending() -> None:
+    settled = "Title: Mia's Kite\n\n" + CALM_STORY
+    wound_up = settled.replace("fell fast asleep.", "could not wait for her next adventure.")
+    scores = [
+        judge(Candidate(reply, True, mean_logprob=-1.0), ["kite"], min_words=10, max_words=200)
+        for reply in (settled, wound_up)
+    ]
+    assert all(s.accepted for s in scores)
+    assert scores[1].metrics["wound_up_ending"] == "next adventure"
+    assert scores[0].score > scores[1].score
 
 
 def test_the_judge_rejects_a_story_that_talks_to_the_reader() -> None:
