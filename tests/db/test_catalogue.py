@@ -129,3 +129,13 @@ def test_the_starter_catalogue_passes_the_safety_gate_in_full() -> None:
     verdicts = check_stories([(r["title"], r["text"]) for r in records])
     failed = [(r["title"], v.reason) for r, v in zip(records, verdicts, strict=True) if not v.ok]
     assert failed == []
+
+
+def test_every_starter_story_reads_as_a_story() -> None:
+    """No shipped story is an assistant's answer (markdown, labels, talk to the reader) or
+    ends on a question: the storyteller judge's shape rules hold for the whole catalogue."""
+    from generator.storyteller.shape import shape_problems
+
+    records = [json.loads(line) for line in STARTER_CATALOGUE.read_text("utf-8").splitlines()]
+    failed = [(r["title"], shape_problems(r["text"])) for r in records]
+    assert [f for f in failed if f[1]] == []
