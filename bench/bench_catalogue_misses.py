@@ -1,15 +1,16 @@
 """What a change to the story word lists does to the parent-read catalogue (measured only).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_catalogue_misses.py --verdicts DIR
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_catalogue_misses.py
     # --before REV: the lists to compare with (default main); --no-meaning: torch-free layers only
     # (the meaning check takes ~2.5 minutes for the catalogue on this 2-core CPU)
 
-Four parents read the whole starter catalogue (``db/data/starter_catalogue.jsonl``, which had
-passed the gate) and gave each story a verdict (``verdicts{1..4}.json`` in ``--verdicts``:
-id -> {verdict keep|remove, categories [unsafe|broken|nonsense|unsettled_ending], ...}; ``C0123``
-is line 123). The sentences that made the "unsafe" ones unsafe are kept in
-``safety/data/catalogue_misses.jsonl``. This compares the gate with ``safety/data/story_words.txt``
-as it is now against the same file at ``--before`` and prints:
+Four parents read the whole session-5 starter catalogue (``db/data/starter_catalogue.jsonl`` at
+commit d904156, 1,042 stories, which had passed the gate) and gave each story a verdict
+(``bench/catalogue_read/session5_verdicts.json``: id -> {verdict keep|remove, categories
+[unsafe|broken|nonsense|unsettled_ending], coherence, note}; ``C0123`` is line 123 of that file).
+The sentences that made the "unsafe" ones unsafe are kept in
+``safety/data/catalogue_misses.jsonl``. This compares the gate with
+``safety/data/story_words.txt`` as it is now against the same file at ``--before`` and prints:
 
 * stories the whole gate flags (words, meaning, calm ending), before and after, among the
   reader-unsafe stories, the reader-kept stories (must not grow) and the other removed ones;
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
-CATALOGUE = ROOT / "db/data/starter_catalogue.jsonl"
+#: The catalogue the parents read, as it was then (the shipped one has since been rebuilt).
+CATALOGUE_AT = "d904156:db/data/starter_catalogue.jsonl"
+VERDICTS = ROOT / "bench/catalogue_read/session5_verdicts.json"
 WORDS = "safety/data/story_words.txt"
 MISSES = ROOT / "safety/data/catalogue_misses.jsonl"
 SETS = ("eval_set", "dev_set")
@@ -72,13 +75,13 @@ def entries(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def reader_groups(folder: Path) -> dict[str, str]:
+def reader_groups(path: Path) -> dict[str, str]:
     """Story id -> 'unsafe' (any reader category unsafe), 'kept' or 'removed' (other reasons)."""
     verdicts: dict[str, dict] = {}
-    for path in sorted(folder.glob("verdicts*.json")):
-        verdicts.update(json.loads(path.read_text("utf-8")))
+    for file in sorted(path.glob("verdicts*.json")) if path.is_dir() else [path]:
+        verdicts.update(json.loads(file.read_text("utf-8")))
     if not verdicts:
-        sys.exit(f"no verdicts*.json in {folder} (pass --verdicts)")
+        sys.exit(f"no verdicts in {path} (pass --verdicts)")
     return {
         key: "unsafe"
         if "unsafe" in v["categories"]
@@ -90,7 +93,7 @@ def reader_groups(folder: Path) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--verdicts", type=Path, required=True, help="folder of the readers' verdicts*.json"
+        "--verdicts", type=Path, default=VERDICTS, help="the readers' verdicts (file or folder)"
     )
     parser.add_argument("--before", default="main", help="git revision of the old word list")
     parser.add_argument("--no-meaning", action="store_true", help="words and ending words only")
@@ -104,7 +107,10 @@ def main() -> int:
     lists = {"before": lists_at(old_text), "after": lists_at(new_text)}
     added = [e for e in entries(new_text) if e not in set(entries(old_text))]
     groups = reader_groups(args.verdicts)
-    records = [json.loads(line) for line in CATALOGUE.read_text("utf-8").splitlines()]
+    catalogue = subprocess.run(
+        ["git", "show", CATALOGUE_AT], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    records = [json.loads(line) for line in catalogue.splitlines()]
     ids = [f"C{index:04d}" for index in range(len(records))]
     texts = [f"{r['title']}\n{r['text']}" for r in records]
 
