@@ -23,9 +23,8 @@ from typing import Any
 from generator.generation.words import made_up_words
 from generator.storyteller.names import name_collisions, name_drift
 from generator.storyteller.prompts import parse_reply
-from generator.storyteller.shape import shape_problems, wound_up_ending
+from generator.storyteller.shape import sentences, shape_problems, wound_up_ending
 
-_SENTENCE_RE = re.compile(r"[^.!?]+[.!?]+[\"'\u201d\u2019)]*")
 _WORD_RE = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")
 #: Words before a noun that show it is used as one: "the dragon", "her little boat", "two owls".
 _NOUN_LEAD_WORDS = (
@@ -57,10 +56,6 @@ class Judgement:
     @property
     def accepted(self) -> bool:
         return not self.problems
-
-
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()]
 
 
 def repeated_sentences(text: str) -> int:

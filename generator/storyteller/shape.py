@@ -60,12 +60,13 @@ def reader_talk(text: str) -> list[str]:
     return [m.group(0) for m in _READER_TALK_RE.finditer(_QUOTED_RE.sub(" ", text))]
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """The story's sentences, closing quotes kept (the judge's and the ending rules' splitter)."""
     return [s.strip() for s in _SENTENCE_RE.findall(text) if s.strip()]
 
 
 def ends_on_a_question(text: str) -> bool:
-    found = _sentences(text)
+    found = sentences(text)
     return bool(found) and found[-1].rstrip("\"'\u201d\u2019) ").endswith("?")
 
 
@@ -74,7 +75,7 @@ def wound_up_ending(text: str) -> str | None:
     any. A preference, not a rule: parent-readers of the whole catalogue removed only 15 of
     the 212 stories it marks (they remove endings on fear or mid-action, which it does not
     see), so best-of-N is nudged away from it instead."""
-    found = _sentences(text)
+    found = sentences(text)
     match = _WOUND_UP_RE.search(" ".join(found[-2:]))
     return match.group(0) if match else None
 

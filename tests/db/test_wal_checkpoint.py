@@ -4,6 +4,7 @@ daemon thread does, and the log stops growing once it has."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -23,6 +24,14 @@ def _write_rows(engine, rows: int) -> None:  # type: ignore[no-untyped-def]
     for i in range(rows):
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": "x" * 2000 + str(i)})
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
+    """Poll ``condition`` (the checkpointer's thread works on its own clock)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
 
 
 def test_serving_engines_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
@@ -71,16 +80,10 @@ def test_the_thread_checkpoints_by_itself_and_forgets_deleted_files(tmp_path: Pa
     try:
         _write_rows(engine, 20)
         checkpointer.register(path)
-        deadline = time.monotonic() + 10
-        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert checkpointer.checkpoints >= 1
+        assert _wait_until(lambda: checkpointer.checkpoints >= 1)
         assert checkpointer.last_result is not None and checkpointer.last_result[0] == 0
     finally:
         engine.dispose()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    deadline = time.monotonic() + 10
-    while checkpointer.registered() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert checkpointer.registered() == []
+    assert _wait_until(lambda: checkpointer.registered() == [])
