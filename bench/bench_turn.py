@@ -10,7 +10,8 @@ for one keyword with the same popularity among those that have an approved story
 its own asks for keywords that have none (a miss: suggestions, and a generation request
 queued). Each run times ``--turns`` turns per case after a warm-up;
 the table gives min / median / max over ``--runs`` runs of each run's p50 and p99, and the
-ratio of the medians to the hello-world skill's.
+ratio of the medians to the hello-world skill's. A last row per database times one
+one-row UPDATE and its COMMIT on the same engine: no turn that writes can beat it.
 
 ``--profile N`` instead profiles N warm TellStoryIntent turns (new listeners) with cProfile and
 prints the top entries by cumulative time.
@@ -267,6 +268,34 @@ def time_case(handler: Handler, case: Case, turns: int, seed: int) -> tuple[floa
     return statistics.median(timings), _percentile(timings, 0.99)
 
 
+#: A turn that writes cannot be faster than one durable write transaction on its database.
+COMMIT_FLOOR = "floor: one UPDATE + COMMIT"
+
+
+def time_commit(engine: Engine, turns: int) -> tuple[float, float]:
+    """(p50, p99) in ms of a one-row UPDATE and its COMMIT: the database's own floor for a turn
+    that writes (MariaDB waits for the log flush, innodb_flush_log_at_trx_commit=1)."""
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS bench_commit_floor"))
+        connection.execute(
+            text("CREATE TABLE bench_commit_floor (id INTEGER PRIMARY KEY, n INTEGER)")
+        )
+        connection.execute(text("INSERT INTO bench_commit_floor VALUES (1, 0)"))
+    update = text("UPDATE bench_commit_floor SET n = n + 1 WHERE id = 1")
+    timings = []
+    try:
+        for index in range(turns + turns // 10):
+            started = time.perf_counter()
+            with engine.begin() as connection:
+                connection.execute(update)
+            if index >= turns // 10:
+                timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE bench_commit_floor"))
+    return statistics.median(timings), _percentile(timings, 0.99)
+
+
 def spread(values: Sequence[float]) -> str:
     return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
 
@@ -346,12 +375,16 @@ def run_all(args: argparse.Namespace) -> int:
                         continue
                     give_history(bedtime, catalogue)
                     figures = {case.label: Figures() for case in make_cases(catalogue)}
+                    figures[COMMIT_FLOOR] = Figures()
                     for run in range(args.runs):
                         for case in make_cases(catalogue):
                             handler = hello if case.skill == "hello" else bedtime
                             p50, p99 = time_case(handler, case, args.turns, seed=run)
                             figures[case.label].p50.append(p50)
                             figures[case.label].p99.append(p99)
+                        p50, p99 = time_commit(engine, args.turns)
+                        figures[COMMIT_FLOOR].p50.append(p50)
+                        figures[COMMIT_FLOOR].p99.append(p99)
                         log.info("%s %d: run %d done", backend, size, run + 1)
                     floor[(backend, size)] = statistics.median(figures["hello-world: intent"].p50)
                     rows += [(backend, size, label, f) for label, f in figures.items()]
