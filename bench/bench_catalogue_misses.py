@@ -22,7 +22,8 @@ The sentences that made the "unsafe" ones unsafe are kept in
 The meaning and calm-ending layers do not read the word lists, so they are judged once (with
 empty lists) and a story fails the whole gate when they fail it or a listed word or phrase is
 in its title or text: exactly ``check_stories`` with each list. ``--check`` exits 1 when a
-reader-kept story or a suitable eval/dev sentence is newly flagged.
+reader-kept story or a suitable eval/dev sentence is newly flagged. The meaning check on the
+held-out half of this read (split by story, never trained on) is ``bench/bench_meaning_heldout.py``.
 """
 
 from __future__ import annotations

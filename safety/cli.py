@@ -138,6 +138,18 @@ def eval_command(eval_path: Path | None, show: int) -> None:
 @click.option("--epochs", type=float, default=3.0, show_default=True)
 @click.option("--max-minutes", type=float, default=30.0, show_default=True)
 @click.option("--threads", type=int, default=0, help="torch threads (0: torch's default).")
+@click.option(
+    "--catalogue-read",
+    is_flag=True,
+    help="Also train on the training half of the parents' catalogue read (its missed sentences "
+    "and reader-kept sentences; measured, not shipped: see README).",
+)
+@click.option(
+    "--embedding-cache",
+    "cache_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep sentence embeddings in this .npz between runs (frozen encoder only).",
+)
 def train_command(
     corpus: Path,
     out: Path | None,
@@ -148,6 +160,8 @@ def train_command(
     epochs: float,
     max_minutes: float,
     threads: int,
+    catalogue_read: bool,
+    cache_path: Path | None,
 ) -> None:
     """Train the meaning check's classifier; choose its thresholds on the development set.
 
@@ -159,6 +173,7 @@ def train_command(
     from safety.meaning import HEAD_PATH, Embedder, model_dir
     from safety.training import (
         EVAL_PATH,
+        embedding_cache,
         evaluate,
         evaluate_head,
         fit,
@@ -173,6 +188,8 @@ def train_command(
 
         torch.set_num_threads(threads)
     target = out or HEAD_PATH
+    if tune_layers and (catalogue_read or cache_path):
+        raise click.UsageError("--catalogue-read and --embedding-cache train frozen heads only")
     if tune_layers:
         head, meta = fit_encoder(
             corpus, seed, tune_layers, epochs, max_minutes,
@@ -180,7 +197,10 @@ def train_command(
             out_dir=target.parent,
         )  # fmt: skip
     else:
-        head, meta = fit(corpus, seed, false_alarms, ending_false_alarms)
+        with embedding_cache(cache_path):
+            head, meta = fit(
+                corpus, seed, false_alarms, ending_false_alarms, catalogue=catalogue_read
+            )
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(head.to_json()) + "\n", encoding="utf-8")
     tmp.replace(target)

@@ -18,6 +18,9 @@ Data (kept apart by source, so the evaluation set shares no text with training):
   cases plus sentences drawn from sources training never reads (Andersen, the Irish fairy book,
   Aesop, Burgess, ``snakes_bedtime_child/child``, TinyStories' second half). Never used to
   choose anything.
+* **the parents' catalogue read** (:func:`catalogue_split`): its held-out half of stories is
+  for measuring only (``bench/bench_meaning_heldout.py``); the training half can be trained on
+  (:func:`catalogue_examples`, ``bedtime safety train --catalogue-read``; measured, not shipped).
 
 The classifier is one hidden layer (256, ReLU) on frozen all-MiniLM-L6-v2 features (mean- and
 max-pooled), trained with torch in minutes once the sentences are embedded (a linear softmax
@@ -34,6 +37,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -414,11 +418,116 @@ def extra_suitable(pools: dict[str, tuple[list[str], list[str]]]) -> list[Exampl
     return out
 
 
-def all_training_examples(corpus: Path, seed: int = 0) -> list[Example]:
+#: The catalogue the parents read (session 5), as it was then, and their verdicts; ``C0123`` is
+#: the story at index 123 (from 0) of that file. ``bench/bench_catalogue_misses.py`` reads the same.
+READ_CATALOGUE_AT = "d904156:db/data/starter_catalogue.jsonl"
+READ_VERDICTS_PATH = DATA_DIR.parents[1] / "bench" / "catalogue_read" / "session5_verdicts.json"
+MISSES_PATH = DATA_DIR / "catalogue_misses.jsonl"
+#: The readers' two categories the head has no class for: a dangerous act risks injury; an
+#: unresolved ending leaves the child afraid.
+MISS_LABELS = {"dangerous acts": "injury or death", "unresolved ending": "fear and menace"}
+
+
+@dataclass(frozen=True)
+class CatalogueSplit:
+    """The parent-read catalogue's stories by id, halved per reader group (unsafe, kept).
+
+    Only the ``train_*`` halves may be trained on; the ``held_*`` halves are for measuring
+    (``bench/bench_meaning_heldout.py``) and are never trained on nor used to choose thresholds.
+    """
+
+    train_unsafe: frozenset[str]
+    held_unsafe: frozenset[str]
+    train_kept: frozenset[str]
+    held_kept: frozenset[str]
+
+    @property
+    def held(self) -> frozenset[str]:
+        return self.held_unsafe | self.held_kept
+
+
+def reader_groups(path: Path = READ_VERDICTS_PATH) -> dict[str, str]:
+    """Story id -> 'unsafe' (any reader category unsafe), 'kept' or 'removed' (other reasons)."""
+    verdicts: dict[str, dict[str, Any]] = json.loads(path.read_text("utf-8"))
+    return {
+        key: "unsafe"
+        if "unsafe" in v["categories"]
+        else ("kept" if v["verdict"] == "keep" else "removed")
+        for key, v in verdicts.items()
+    }
+
+
+def catalogue_split(seed: int = 0, verdicts: Path = READ_VERDICTS_PATH) -> CatalogueSplit:
+    """Each reader group's ids, sorted, shuffled with ``seed`` and halved (the odd one out goes to
+    the held-out half). A story is whole in one half: every sentence of it goes with its id."""
+    groups = reader_groups(verdicts)
+    halves: list[frozenset[str]] = []
+    for group in ("unsafe", "kept"):
+        ids = sorted(key for key, found in groups.items() if found == group)
+        random.Random(f"{seed}:{group}").shuffle(ids)
+        held = len(ids) - len(ids) // 2
+        halves += [frozenset(ids[held:]), frozenset(ids[:held])]
+    return CatalogueSplit(*halves)
+
+
+def read_catalogue(at: str = READ_CATALOGUE_AT) -> dict[str, tuple[str, str]]:
+    """Story id -> (title, text) of the parent-read catalogue, from git (it has been rebuilt)."""
+    import subprocess
+
+    lines = subprocess.run(
+        ["git", "show", at], cwd=DATA_DIR.parents[1], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    return {f"C{index:04d}": (r["title"], r["text"]) for index, r in enumerate(records)}
+
+
+def story_sentences(title: str, text: str) -> list[str]:
+    """The title and the sentences of a story, as the gate reads them."""
+    return [title.strip(), *split_sentences(text)] if title.strip() else split_sentences(text)
+
+
+def catalogue_examples(
+    split: CatalogueSplit | None = None,
+    stories: dict[str, tuple[str, str]] | None = None,
+    kept_sentences: int = 3000,
+    seed: int = 0,
+    miss_copies: int = 3,
+) -> list[Example]:
+    """Training examples from the parents' read, training half only: the reader-unsafe stories'
+    ``catalogue_misses.jsonl`` sentences (labelled by :data:`MISS_LABELS` where the head has no
+    class; counted ``miss_copies`` times, as the hand-written sets are) and up to
+    ``kept_sentences`` sentences of the reader-kept stories as suitable
+    (model-written text a parent let through). No sentence that occurs in a held-out story,
+    nor a kept sentence that is a listed miss, is returned."""
+    split = split or catalogue_split()
+    stories = stories if stories is not None else read_catalogue()
+    held = {s for key in split.held for s in story_sentences(*stories[key])}
+    misses = [json.loads(line) for line in MISSES_PATH.read_text("utf-8").splitlines() if line]
+    out = [
+        Example(m["sentence"], MISS_LABELS.get(m["category"], m["category"]), "catalogue_misses")
+        for m in misses
+        if m["id"] in split.train_unsafe and m["sentence"] not in held
+    ] * miss_copies
+    unsafe = {m["sentence"] for m in misses}
+    kept = [
+        s
+        for key in sorted(split.train_kept)
+        for s in story_sentences(*stories[key])
+        if 4 <= len(s.split()) <= 40
+    ]
+    kept = [s for s in dict.fromkeys(kept) if s not in held and s not in unsafe]
+    random.Random(seed).shuffle(kept)
+    out += [Example(s, SUITABLE, "catalogue_kept") for s in kept[:kept_sentences]]
+    return out
+
+
+def all_training_examples(corpus: Path, seed: int = 0, catalogue: bool = False) -> list[Example]:
     """What the shipped head is trained on: :func:`training_examples`, the second hand-written
-    set (``train_hard.jsonl``, counted three times) and :func:`extra_suitable`."""
+    set (``train_hard.jsonl``, counted three times) and :func:`extra_suitable`; with
+    ``catalogue``, also :func:`catalogue_examples` (measured, not shipped: see the README)."""
     pools = _suitable_pools(corpus)
-    return training_examples(corpus, seed) + read_jsonl(HARD_PATH) * 3 + extra_suitable(pools)
+    examples = training_examples(corpus, seed) + read_jsonl(HARD_PATH) * 3 + extra_suitable(pools)
+    return examples + (catalogue_examples() if catalogue else [])
 
 
 def development_examples(corpus: Path, training: Sequence[Example]) -> list[Example]:
@@ -581,10 +690,11 @@ def fit(
     sentence_false_alarms: float = 0.02,
     ending_false_alarms: float = 0.04,
     embed_fn: Any = embed,
+    catalogue: bool = False,
 ) -> tuple[Head, dict[str, Any]]:
     """Train on :func:`all_training_examples`; choose thresholds on :func:`development_examples`
     (the false-alarm rates are on its suitable sentences)."""
-    examples = all_training_examples(corpus, seed)
+    examples = all_training_examples(corpus, seed, catalogue)
     dev_examples = development_examples(corpus, examples)
     logger.info("embedding %d training, %d dev sentences", len(examples), len(dev_examples))
     x = embed_fn([e.text for e in examples])
@@ -659,6 +769,41 @@ def choose_thresholds(
         threshold_for(hard, hard_false_alarms) if hard else 0.0,
     )
     return sentence, min(sentence, threshold_for(every, ending_false_alarms))
+
+
+@contextmanager
+def embedding_cache(path: Path | None) -> Iterator[None]:
+    """Keep :func:`safety.meaning.embed`'s sentence embeddings on disk between runs (npz of the
+    texts and their vectors, for the pinned, frozen encoder): embedding is the slow part of
+    training and measuring, and the same sentences come back every time. ``None``: no file."""
+    import numpy as np
+
+    from safety import meaning
+
+    if path is None:
+        yield
+        return
+    limit, meaning._CACHE_MAX = meaning._CACHE_MAX, 10**7
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["model"]) == meaning.MODEL_SHA256:
+                meaning._CACHE.update(zip(data["texts"].tolist(), data["vectors"], strict=True))
+    known = len(meaning._CACHE)
+    logger.info("embedding cache %s: %d sentences", path, known)
+    try:
+        yield
+    finally:
+        meaning._CACHE_MAX = limit
+        if len(meaning._CACHE) != known:
+            texts = list(meaning._CACHE)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(
+                tmp,
+                model=np.array(meaning.MODEL_SHA256),
+                texts=np.array(texts),
+                vectors=np.stack([meaning._CACHE[t] for t in texts]),
+            )
+            tmp.replace(path)
 
 
 def score(examples: Sequence[Example], head: Head, embed_fn: Any = embed) -> list[float]:

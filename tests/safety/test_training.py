@@ -171,3 +171,46 @@ def test_the_tuned_encoder_ships_only_its_layers_and_judges_as_it_was_trained(tm
     shipped.write_bytes(shipped.read_bytes()[:-1] + b"\0")
     with pytest.raises(meaning.MeaningUnavailable, match="sha256"):
         meaning.Embedder(meaning.model_dir(), tuned=dict(meta["encoder"], file=str(shipped)))
+
+
+def _has_read_catalogue() -> bool:
+    try:
+        training.read_catalogue()
+    except Exception:  # no git or no history here
+        return False
+    return True
+
+
+def test_the_catalogue_split_is_whole_stories_and_reproducible() -> None:
+    split = training.catalogue_split()
+    assert split == training.catalogue_split(0) != training.catalogue_split(1)
+    groups = training.reader_groups()
+    halves = (split.train_unsafe, split.held_unsafe, split.train_kept, split.held_kept)
+    assert sum(map(len, halves)) == len(set().union(*halves))  # no story in two halves
+    assert split.train_unsafe | split.held_unsafe == {k for k, g in groups.items() if g == "unsafe"}
+    assert split.train_kept | split.held_kept == {k for k, g in groups.items() if g == "kept"}
+    assert (len(split.train_unsafe), len(split.held_unsafe)) == (80, 80)
+
+
+@pytest.mark.skipif(not _has_read_catalogue(), reason="needs the git history (commit d904156)")
+def test_the_held_out_half_of_the_parents_read_never_enters_training() -> None:
+    """Training takes only the training halves; no sentence of a held-out story, reader-unsafe
+    or reader-kept, is a training example (as the labelled sets share no sentence)."""
+    split = training.catalogue_split()
+    stories = training.read_catalogue()
+    examples = training.catalogue_examples(split, stories, kept_sentences=10**6)
+    held = {s for key in split.held for s in training.story_sentences(*stories[key])}
+    assert not {e.text for e in examples} & held
+    misses = [json.loads(line) for line in training.MISSES_PATH.read_text("utf-8").splitlines()]
+    assert {e.text for e in examples if e.source == "catalogue_misses"} == {
+        m["sentence"] for m in misses if m["id"] in split.train_unsafe
+    } - held
+    assert {e.label for e in examples} <= set(CLASSES)
+    kept = [e for e in examples if e.source == "catalogue_kept"]
+    assert kept and all(e.label == SUITABLE for e in kept)
+    train_kept = {s for key in split.train_kept for s in training.story_sentences(*stories[key])}
+    assert {e.text for e in kept} <= train_kept
+    evaluation = {e.text for e in read_jsonl(EVAL_PATH)} | {
+        e.text for e in read_jsonl(training.DEV_PATH)
+    }
+    assert not {e.text for e in examples} & evaluation
