@@ -35,6 +35,10 @@ _READER_TALK_RE = re.compile(
     r" (?:teaches|shows|reminds|is about|tells|has been|was inspired|is based|follows)"
     r"|the moral of|teaches (?:kids|children|us|them|young)"
     r"|share (?:some|your) thoughts"
+    # The request leaking into the story (parent readers, run 7): "You are a gentle
+    # storyteller...", "Finish the story by having Finn return...", "Chat about your favorite".
+    r"|you are a (?:\w+ )?storyteller|you write calm|finish the story|finish with (?:their|the)"
+    r"|chat about your"
     r"|here(?:'s|\u2019s| is) (?:a|the|your) (?:\w+ )?(?:story|tale))\b",
     re.I,
 )

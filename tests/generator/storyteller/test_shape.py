@@ -55,6 +55,9 @@ def test_markdown_and_outlines_are_caught(text: str) -> None:
         "Mia slept. This story is about sharing.",
         "This gentle tale teaches children to be kind.",
         "Click here to read more stories like this.",
+        "Finn slept. You are a gentle storyteller. You write calming bedtime stories.",
+        "Finish the story by having Finn return to the pond and find his friends again.",
+        "Mia slept. Chat about your favorite bedtime story.",
     ],
 )
 def test_the_narrator_talking_to_the_reader_is_caught(text: str) -> None:
@@ -69,6 +72,10 @@ def test_the_narrator_talking_to_the_reader_is_caught(text: str) -> None:
         "Mia drew a number 1. on the sand, then 2, and went home to sleep.",
         "He explained: the kite needed wind. Mia nodded and went to sleep.",
         "Mia remembered the story her dad told. The story ended with a sleepy bear.",
+        "Dad finished the story, and Mia was asleep before the last page.",
+        '"Finish the story!" begged Mia, and Dad read the last page.',
+        "This is a story about a pumpkin. Sarah planted it and watched it grow.",
+        "Timmy and his dad stopped to chat about the music, then went home to sleep.",
     ],
 )
 def test_dialogue_and_ordinary_prose_are_not_reader_talk_or_format(text: str) -> None:
