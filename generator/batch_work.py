@@ -287,13 +287,15 @@ def release_finished_sets(state: WorkState) -> None:
 
 def release_everything(session_factory: Callable[[], Any], worker_id: str) -> None:
     """On the way out (done, stopped, failed): every request still claimed by us back to
-    pending, every plan set we hold freed; whatever we cannot free lapses by itself."""
-    from db.store import release_plan_sets, release_request_claims
+    pending, every plan set we hold freed, and dead workers' lapsed leases cleared; whatever
+    we cannot free lapses by itself."""
+    from db.store import clear_lapsed_plan_leases, release_plan_sets, release_request_claims
 
     try:
         with session_factory() as session:
             release_request_claims(session, worker_id)
             release_plan_sets(session, worker_id)
+            clear_lapsed_plan_leases(session)
     except Exception as exc:  # leaving anyway: a lease we cannot free lapses by itself
         logger.warning("could not release leases (they lapse by themselves): %s", exc)
 

@@ -42,6 +42,7 @@ from db.store.keywords import (
 )
 from db.store.leases import (
     claim_plan_set,
+    clear_lapsed_plan_leases,
     hold_plan_set,
     is_lock_conflict,
     keyword_set_key,
@@ -109,6 +110,7 @@ __all__ = [
     "choose_story",
     "claim_generation_requests",
     "claim_plan_set",
+    "clear_lapsed_plan_leases",
     "complete_generation_request",
     "content_hash",
     "delete_listener",

@@ -153,6 +153,23 @@ def release_plan_sets(session: Session, worker_id: str, keys: Collection[str] | 
     return int(released)
 
 
+def clear_lapsed_plan_leases(session: Session) -> int:
+    """Free every lease that has lapsed (its holder died or stalled). Commits.
+
+    A lapsed lease is already free to claim, but on a set the plan no longer needs (a dead
+    worker had filled it) nobody ever claims it again, and the row would name the dead worker
+    as holder for good. Its holder, had it only stalled, loses nothing it still had:
+    ``hold_plan_set`` is how a stalled holder finds its lease gone.
+    """
+    cleared = session.execute(
+        update(PlanLease)
+        .where(PlanLease.holder.is_not(None), PlanLease.expires_at < utcnow())
+        .values(holder=None, expires_at=None)
+    ).rowcount
+    session.commit()
+    return int(cleared)
+
+
 # --------------------------------------------------------------------------- listener requests
 
 

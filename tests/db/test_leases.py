@@ -41,6 +41,21 @@ def test_a_dead_workers_lease_lapses_and_a_released_one_is_free(db_session: Sess
     assert not store.hold_plan_set(db_session, "dead", ["owl"], "en-US", LEASE)
 
 
+def test_lapsed_leases_are_cleared_and_live_ones_kept(db_session: Session) -> None:
+    assert store.claim_plan_set(db_session, "dead", ["owl"], "en-US", LEASE)
+    assert store.claim_plan_set(db_session, "alive", ["cat"], "en-US", LEASE)
+    db_session.execute(
+        update(PlanLease)
+        .where(PlanLease.holder == "dead")
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    db_session.commit()
+    assert store.clear_lapsed_plan_leases(db_session) == 1
+    holders = {lease.keywords_key: lease.holder for lease in db_session.scalars(select(PlanLease))}
+    assert holders == {"owl": None, "cat": "alive"}
+    assert store.clear_lapsed_plan_leases(db_session) == 0
+
+
 def test_renewal_keeps_only_our_own_leases_fresh(db_session: Session) -> None:
     store.claim_plan_set(db_session, "w1", ["owl"], "en-US", timedelta(seconds=1))
     key = store.keyword_set_key(["owl"])
