@@ -41,10 +41,9 @@ if TYPE_CHECKING:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from safety.training import READ_VERDICTS_PATH, read_catalogue, reader_groups
+
 ROOT = Path(__file__).resolve().parents[1]
-#: The catalogue the parents read, as it was then (the shipped one has since been rebuilt).
-CATALOGUE_AT = "d904156:db/data/starter_catalogue.jsonl"
-VERDICTS = ROOT / "bench/catalogue_read/session5_verdicts.json"
 WORDS = "safety/data/story_words.txt"
 MISSES = ROOT / "safety/data/catalogue_misses.jsonl"
 SETS = ("eval_set", "dev_set")
@@ -76,25 +75,13 @@ def entries(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def reader_groups(path: Path) -> dict[str, str]:
-    """Story id -> 'unsafe' (any reader category unsafe), 'kept' or 'removed' (other reasons)."""
-    verdicts: dict[str, dict] = {}
-    for file in sorted(path.glob("verdicts*.json")) if path.is_dir() else [path]:
-        verdicts.update(json.loads(file.read_text("utf-8")))
-    if not verdicts:
-        sys.exit(f"no verdicts in {path} (pass --verdicts)")
-    return {
-        key: "unsafe"
-        if "unsafe" in v["categories"]
-        else ("kept" if v["verdict"] == "keep" else "removed")
-        for key, v in verdicts.items()
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--verdicts", type=Path, default=VERDICTS, help="the readers' verdicts (file or folder)"
+        "--verdicts",
+        type=Path,
+        default=READ_VERDICTS_PATH,
+        help="the readers' verdicts (file or folder)",
     )
     parser.add_argument("--before", default="main", help="git revision of the old word list")
     parser.add_argument("--no-meaning", action="store_true", help="words and ending words only")
@@ -108,11 +95,11 @@ def main() -> int:
     lists = {"before": lists_at(old_text), "after": lists_at(new_text)}
     added = [e for e in entries(new_text) if e not in set(entries(old_text))]
     groups = reader_groups(args.verdicts)
-    catalogue = subprocess.run(
-        ["git", "show", CATALOGUE_AT], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    records = [json.loads(line) for line in catalogue.splitlines()]
-    ids = [f"C{index:04d}" for index in range(len(records))]
+    if not groups:
+        sys.exit(f"no verdicts in {args.verdicts} (pass --verdicts)")
+    catalogue = read_catalogue()
+    ids = list(catalogue)
+    records = [{"title": title, "text": text} for title, text in catalogue.values()]
     texts = [f"{r['title']}\n{r['text']}" for r in records]
 
     # The layers that do not read the word lists, judged once.

@@ -447,8 +447,12 @@ class CatalogueSplit:
 
 
 def reader_groups(path: Path = READ_VERDICTS_PATH) -> dict[str, str]:
-    """Story id -> 'unsafe' (any reader category unsafe), 'kept' or 'removed' (other reasons)."""
-    verdicts: dict[str, dict[str, Any]] = json.loads(path.read_text("utf-8"))
+    """Story id -> 'unsafe' (any reader category unsafe), 'kept' or 'removed' (other reasons).
+
+    ``path``: one verdicts file, or a folder of ``verdicts*.json`` files read together."""
+    verdicts: dict[str, dict[str, Any]] = {}
+    for file in sorted(path.glob("verdicts*.json")) if path.is_dir() else [path]:
+        verdicts.update(json.loads(file.read_text("utf-8")))
     return {
         key: "unsafe"
         if "unsafe" in v["categories"]
