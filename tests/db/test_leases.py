@@ -16,6 +16,16 @@ from tests.db.test_store import add
 LEASE = timedelta(minutes=5)
 
 
+def _let_lapse(db_session: Session, holder: str) -> None:
+    """The holder's leases expired a second ago, as a dead worker's do."""
+    db_session.execute(
+        update(PlanLease)
+        .where(PlanLease.holder == holder)
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    db_session.commit()
+
+
 def test_a_plan_set_has_one_holder(db_session: Session) -> None:
     assert store.claim_plan_set(db_session, "w1", ["owl", "moon"], "en-US", LEASE)
     assert not store.claim_plan_set(db_session, "w2", ["moon", "owl"], "en-US", LEASE)
@@ -28,12 +38,7 @@ def test_a_plan_set_has_one_holder(db_session: Session) -> None:
 def test_a_dead_workers_lease_lapses_and_a_released_one_is_free(db_session: Session) -> None:
     assert store.claim_plan_set(db_session, "dead", ["owl"], "en-US", LEASE)
     assert store.claim_plan_set(db_session, "done", ["cat"], "en-US", LEASE)
-    db_session.execute(
-        update(PlanLease)
-        .where(PlanLease.holder == "dead")
-        .values(expires_at=utcnow() - timedelta(seconds=1))
-    )
-    db_session.commit()
+    _let_lapse(db_session, "dead")
     assert store.release_plan_sets(db_session, "done") == 1
     assert store.claim_plan_set(db_session, "w2", ["owl"], "en-US", LEASE)
     assert store.claim_plan_set(db_session, "w2", ["cat"], "en-US", LEASE)
@@ -44,12 +49,7 @@ def test_a_dead_workers_lease_lapses_and_a_released_one_is_free(db_session: Sess
 def test_lapsed_leases_are_cleared_and_live_ones_kept(db_session: Session) -> None:
     assert store.claim_plan_set(db_session, "dead", ["owl"], "en-US", LEASE)
     assert store.claim_plan_set(db_session, "alive", ["cat"], "en-US", LEASE)
-    db_session.execute(
-        update(PlanLease)
-        .where(PlanLease.holder == "dead")
-        .values(expires_at=utcnow() - timedelta(seconds=1))
-    )
-    db_session.commit()
+    _let_lapse(db_session, "dead")
     assert store.clear_lapsed_plan_leases(db_session) == 1
     holders = {lease.keywords_key: lease.holder for lease in db_session.scalars(select(PlanLease))}
     assert holders == {"owl": None, "cat": "alive"}
