@@ -28,6 +28,7 @@ import argparse
 import cProfile
 import io
 import logging
+import os
 import pstats
 import random
 import statistics
@@ -331,7 +332,9 @@ def profile(handler: Handler, catalogue: Catalogue, turns: int) -> None:
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
-    stats.print_stats(12)
+    stats.print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "12")))
+    if os.environ.get("BENCH_PROFILE_TOTTIME"):
+        stats.sort_stats("tottime").print_stats(int(os.environ["BENCH_PROFILE_TOTTIME"]))
     print(out.getvalue())
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from db import raw
 from db.keywords import normalize_keywords
 from db.models import (
     RANDOM_KEY_SPACE,
@@ -330,9 +331,9 @@ def _pick_random(
         params["choice"] = rng.randrange(CHOICE_SPACE)
     if band is not None and with_story:
         params.update(min_words=band[0], max_words=band[1])
-        return connection.execute(_length_pick_statement(len(keyword_ids), sample), params).all()
+        return raw.execute(connection, _length_pick_statement(len(keyword_ids), sample), params)
     stmt = _pick_statement(len(keyword_ids), sample, with_story, connection.dialect.name)
-    return connection.execute(stmt, params).all()
+    return raw.execute(connection, stmt, params)
 
 
 def _find(
@@ -357,7 +358,8 @@ def _find(
         return None, False, None, True
     params: dict[str, Any] = {f"k{i}": kid for i, kid in enumerate(ordered)}
     params.update(locale=locale, listener=listener_key)
-    oldest = connection.scalar(_longest_ago_statement(len(ordered)), params)
+    found = raw.execute(connection, _longest_ago_statement(len(ordered)), params)
+    oldest = found[0][0] if found else None
     return oldest, True, None, band is None
 
 

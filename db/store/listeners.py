@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from db import raw
 from db.models import (
     Listener,
     PlayHistory,
@@ -80,7 +81,12 @@ _UPDATE_ATTRIBUTES = (
 _FINISH_PLAY = (
     update(PlayHistory).where(PlayHistory.id == bindparam("play_id")).values(finished=True)
 )
-_INSERT_PLAY = insert(PlayHistory)
+_INSERT_PLAY = insert(PlayHistory).values(
+    listener_key=bindparam("listener_key"),
+    story_id=bindparam("story_id"),
+    finished=bindparam("finished"),
+    played_at=bindparam("played_at"),
+)
 _TRIM_CUTOFF = (
     select(PlayHistory.played_at, PlayHistory.id)
     .where(PlayHistory.listener_key == bindparam("listener_key"))
@@ -141,34 +147,23 @@ class ListenerTurn:
         """Write what changed (nothing when nothing did); the caller commits."""
         if not self.changed:
             return
-        session = _connection(session)
+        connection = _connection(session)
         now = _utcnow()
         attributes = self._new_attributes
         if not self.exists:
-            values = {"attributes": attributes or self.attributes, "now": now}
-            session.execute(_upsert_listener(session.dialect.name), {"key": self.key, **values})
+            values = {"key": self.key, "attributes": attributes or self.attributes, "now": now}
+            raw.execute(connection, _upsert_listener(connection.dialect.name), values)
         elif attributes is not None:
-            session.execute(
-                _UPDATE_ATTRIBUTES, {"listener_key": self.key, "attributes": attributes, "now": now}
-            )
+            values = {"listener_key": self.key, "attributes": attributes, "now": now}
+            raw.execute(connection, _UPDATE_ATTRIBUTES, values)
         if self._finish_play_id is not None:
-            session.execute(_FINISH_PLAY, {"play_id": self._finish_play_id})
-        if self._plays:
-            session.execute(
-                _INSERT_PLAY,
-                [
-                    {
-                        "listener_key": self.key,
-                        "story_id": story,
-                        "finished": done,
-                        "played_at": now,
-                    }
-                    for story, done in self._plays
-                ],
-            )
+            raw.execute(connection, _FINISH_PLAY, {"play_id": self._finish_play_id})
+        for story, done in self._plays:
+            values = {"listener_key": self.key, "story_id": story, "finished": done}
+            raw.execute(connection, _INSERT_PLAY, {**values, "played_at": now})
         count = self.play_count + len(self._plays)
         if count > history_limit + history_limit // 10:
-            _trim_history(session, self.key, history_limit)
+            _trim_history(connection, self.key, history_limit)
         self.attributes = dict(attributes) if attributes is not None else self.attributes
         self.exists = True
         self.play_count = min(count, history_limit)
@@ -178,9 +173,10 @@ class ListenerTurn:
 def open_listener(session: Session | Connection, listener_id: str) -> ListenerTurn:
     """The listener's attributes, last play and history size in one statement (new: empty)."""
     key = _listener_key(listener_id)
-    row = _connection(session).execute(_OPEN_STATEMENT, {"key": key}).first()
-    if row is None:
+    rows = raw.execute(_connection(session), _OPEN_STATEMENT, {"key": key})
+    if not rows:
         return ListenerTurn(key=key)
+    row = rows[0]
     attributes, play_id, story_id, finished, count = row
     last = LastPlay(play_id, story_id, bool(finished)) if play_id is not None else None
     return ListenerTurn(

@@ -1,0 +1,119 @@
+"""The turn's hot statements, run on the driver's cursor below SQLAlchemy's execution layer.
+
+Why: a story turn runs four or five small statements, and each pays SQLAlchemy's execution
+context (compiled-cache lookup, parameter construction, result metadata) on top of the database
+work: on SQLite that is about half of a turn's time (bench/bench_turn.py --profile). Here a Core
+statement is compiled once per dialect, with the bind and result processors SQLAlchemy would
+apply (JSON, DateTime, Boolean), and each execution is one ``cursor.execute`` plus those
+processors. Transactions stay SQLAlchemy's: the statements run on the DBAPI connection under an
+open :class:`~sqlalchemy.engine.Connection`, whose commit or rollback covers them.
+
+Engine ``before_cursor_execute`` listeners are still called for every statement, so statement
+counters (tests/skill/test_turn_statements.py, bench/bench_turn_statements.py) see these too.
+tests/db/test_raw.py checks each statement answers exactly as SQLAlchemy's own execution does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+
+Processor = Callable[[Any], Any]
+
+
+class _Prepared:
+    """One statement compiled for one dialect: SQL text, how to bind, how to read results."""
+
+    __slots__ = ("_described", "bind", "defaults", "order", "required", "result", "sql")
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise ValueError("expanding and literal-execute parameters stay with SQLAlchemy")
+        self.sql = compiled.string
+        #: Positional dialects (SQLite's qmark): parameter names in placeholder order.
+        self.order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup or ()) if dialect.positional else None
+        )
+        self.defaults: dict[str, Any] = {}
+        self.required: dict[str, str] = {}  # compiled name -> the key callers pass
+        for bind, name in compiled.bind_names.items():
+            if bind.required:
+                self.required[name] = bind.key
+            else:
+                self.defaults[name] = bind.effective_value
+        processors = compiled._bind_processors  # SQLAlchemy's own, for this dialect
+        self.bind: tuple[tuple[str, Processor], ...] = tuple(processors.items())
+        self.result: list[Processor | None] | None = None
+        self._described = [column.type for column in getattr(compiled, "_result_columns", ())]
+
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        bound = dict(self.defaults)
+        for name, key in self.required.items():
+            bound[name] = values[key]
+        for name, process in self.bind:
+            bound[name] = process(bound[name])
+        if self.order is None:
+            return bound
+        return tuple(bound[name] for name in self.order)
+
+    def processors(self, description: Any, dialect: Dialect) -> list[Processor | None]:
+        """Result processors, from the cursor's first description (SQLAlchemy's own choice)."""
+        if self.result is None:
+            found: list[Processor | None] = []
+            for index, type_ in enumerate(self._described):
+                coltype = description[index][1] if description else None
+                found.append(type_._cached_result_processor(dialect, coltype))
+            self.result = found
+        return self.result
+
+
+#: (statement id, dialect) -> (the statement, kept alive so its id is never reused; prepared)
+_PREPARED: dict[tuple[int, str], tuple[ClauseElement, _Prepared]] = {}
+
+
+def _prepared(statement: ClauseElement, dialect: Dialect) -> _Prepared:
+    key = (id(statement), dialect.name)
+    found = _PREPARED.get(key)
+    if found is None:
+        found = _PREPARED[key] = (statement, _Prepared(statement, dialect))
+    return found[1]
+
+
+def execute(
+    connection: Connection, statement: ClauseElement, values: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Run ``statement`` (a module-level, never-rebuilt Core statement) with ``values``.
+
+    Returns the rows (empty for INSERT/UPDATE), with SQLAlchemy's result processing.
+    """
+    dialect = connection.dialect
+    prepared = _prepared(statement, dialect)
+    parameters = prepared.parameters(values)
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        if connection._has_events or connection.engine._has_events:
+            for listener in connection.dispatch.before_cursor_execute:
+                listener(connection, cursor, prepared.sql, parameters, None, False)
+        cursor.execute(prepared.sql, parameters)
+        if cursor.description is None:
+            return []
+        rows = cursor.fetchall()
+        processors = prepared.processors(cursor.description, dialect)
+    finally:
+        cursor.close()
+    if not any(processors):
+        return [tuple(row) for row in rows]
+    return [
+        tuple(
+            value if process is None else process(value)
+            for process, value in zip(processors, row, strict=False)
+        )
+        for row in rows
+    ]
