@@ -15,11 +15,13 @@ tests/db/test_raw.py checks each statement answers exactly as SQLAlchemy's own e
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 Processor = Callable[[Any], Any]
@@ -94,20 +96,10 @@ def execute(
     dialect = connection.dialect
     prepared = _prepared(statement, dialect)
     parameters = prepared.parameters(values)
-    dbapi_connection = connection.connection.dbapi_connection
-    assert dbapi_connection is not None
-    cursor = dbapi_connection.cursor()
-    try:
-        if connection._has_events or connection.engine._has_events:
-            for listener in connection.dispatch.before_cursor_execute:
-                listener(connection, cursor, prepared.sql, parameters, None, False)
-        cursor.execute(prepared.sql, parameters)
-        if cursor.description is None:
-            return []
-        rows = cursor.fetchall()
-        processors = prepared.processors(cursor.description, dialect)
-    finally:
-        cursor.close()
+    rows, description = _run(connection, prepared.sql, parameters)
+    if description is None:
+        return []
+    processors = prepared.processors(description, dialect)
     if not any(processors):
         return [tuple(row) for row in rows]
     return [
@@ -117,3 +109,41 @@ def execute(
         )
         for row in rows
     ]
+
+
+def execute_sql(connection: Connection, sql: str) -> None:
+    """Run one parameterless statement (``BEGIN IMMEDIATE``) the same way."""
+    _run(connection, sql, ())
+
+
+def _run(connection: Connection, sql: str, parameters: Any) -> tuple[list[Any], Any]:
+    """cursor.execute with SQLAlchemy's listeners and error handling: a driver error is raised as
+    SQLAlchemy's (OperationalError, IntegrityError, ...) and a dropped connection is invalidated,
+    so the pool replaces it instead of handing it to the next request."""
+    dialect = connection.dialect
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        if connection._has_events or connection.engine._has_events:
+            for listener in connection.dispatch.before_cursor_execute:
+                listener(connection, cursor, sql, parameters, None, False)
+        cursor.execute(sql, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description is not None else []
+    except dialect.loaded_dbapi.Error as exc:
+        dropped = dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if dropped:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            sql,
+            parameters,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dropped,
+            dialect=dialect,
+        ) from exc
+    finally:
+        with contextlib.suppress(Exception):  # never hide the statement's own error
+            cursor.close()
+    return rows, description

@@ -201,7 +201,7 @@ class Conversation(NightMixin):
 
     def __init__(
         self,
-        session: Session,
+        session: Session | Callable[[], Session],
         state: ListenerState,
         translate: Translator,
         locale: str,
@@ -216,11 +216,15 @@ class Conversation(NightMixin):
         sounds: Sequence[str] = (),
         device_id: str | None = None,
     ) -> None:
-        """``listener`` collects this turn's plays for one write at its end (without it, each
-        play is written at once); ``keywords`` resolves keywords from memory; ``connection``
-        is the session's own, for the Core reads of the hot path."""
-        self.session = session
-        self.db: Session | Connection = connection if connection is not None else session
+        """``session``: a Session, or a function making one on first use (the turn's, which the
+        hot path never needs); ``listener`` collects this turn's plays for one write at its end
+        (without it, each play is written at once); ``keywords`` resolves keywords from memory;
+        ``connection`` is the turn's own, for the Core reads of the hot path."""
+        self._session = session if isinstance(session, Session) else None
+        self._make_session = None if isinstance(session, Session) else session
+        if connection is None:
+            connection = self.session.connection()
+        self.db: Connection = connection
         self.listener = listener
         self.keywords = keywords
         self.state = state
@@ -235,6 +239,14 @@ class Conversation(NightMixin):
         self.sound_base_url = sound_base_url
         self.sounds = list(sounds) if sound_base_url else []
         self._story_locale: str | None = None
+
+    @property
+    def session(self) -> Session:
+        """The ORM session, for the paths that add or change rows (made on first use)."""
+        if self._session is None:
+            assert self._make_session is not None
+            self._session = self._make_session()
+        return self._session
 
     @property
     def preferences(self) -> Preferences:

@@ -3,9 +3,9 @@
 Handlers receive a :class:`SkillServices` at build time instead of reaching for globals, so tests
 can build a skill on a temporary SQLite file and a fake storyteller.
 
-Each request is one :class:`Turn`: one database session, opened by the state interceptor, that
-reads the listener once, serves the handler's reads, and writes what changed once at the end
-(see skill/interceptors.py); a turn that changed nothing commits nothing.
+Each request is one :class:`Turn`: one connection and transaction (db/turn.py), opened by the
+state interceptor, that reads the listener once, serves the handler's reads, and writes what
+changed once at the end (see skill/interceptors.py); a turn that changed nothing commits nothing.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from db import store
-from db.engine import begin_reading, begin_writing, is_writing
 from db.store.keyword_cache import KeywordCache
+from db.turn import TurnTransaction, bind_of
 from settings import Settings
 from skill import sleep_sounds
 from skill.conversation import Conversation, ListenerState
@@ -46,33 +46,41 @@ class Storyteller(Protocol):
 
 @dataclass
 class Turn:
-    """One request's database work: its session and the listener as read at the start."""
+    """One request's database work: its transaction and the listener as read at the start."""
 
-    session: Session
-    connection: Connection
+    transaction: TurnTransaction
     listener: store.ListenerTurn | None = None
+
+    @property
+    def connection(self) -> Connection:
+        return self.transaction.connection
+
+    @property
+    def session(self) -> Session:
+        """An ORM Session on the turn's connection, for the rarer paths (made on first use)."""
+        return self.transaction.session
 
     def finish(self, persistent: dict[str, Any] | None, history_limit: int) -> None:
         """Write what the turn changed in one short transaction, commit once, close.
 
         ``persistent``: the listener's attributes as they should now be (None: unchanged).
         """
+        transaction = self.transaction
         try:
             listener = self.listener
             if listener is not None and persistent is not None:
                 listener.set_attributes(persistent)
             if listener is not None and listener.changed:
-                begin_writing(self.session)
-                listener.write(self.connection, history_limit)
-            if is_writing(self.session):
-                self.session.commit()
-        finally:
-            self.session.close()
+                transaction.begin_writing()
+                listener.write(transaction.connection, history_limit)
+        except BaseException:
+            transaction.abandon()
+            raise
+        transaction.finish()
 
     def abandon(self) -> None:
         """The turn failed: nothing it did is kept."""
-        self.session.rollback()
-        self.session.close()
+        self.transaction.abandon()
 
 
 @dataclass
@@ -87,10 +95,18 @@ class SkillServices:
     _storyteller_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     keywords: KeywordCache | None = None
+    _bind_cache: Engine | Connection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.keywords is None:
             self.keywords = KeywordCache(self.settings.keyword_refresh_seconds)
+
+    @property
+    def _bind(self) -> Engine | Connection:
+        """What the turns' connections come from: the factory's engine (a test's connection)."""
+        if self._bind_cache is None:
+            self._bind_cache = bind_of(self.session_factory)
+        return self._bind_cache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SkillServices:
@@ -167,15 +183,14 @@ class SkillServices:
     # ----------------------------------------------------------------- turns
     def open_turn(self, handler_input: HandlerInput, listener_key: str | None) -> Turn:
         """Start the request's turn: a session in its read phase and the listener, read once."""
-        session = self.session_factory()
+        transaction = TurnTransaction(self._bind, self.session_factory)
         try:
-            begin_reading(session)
-            connection = session.connection()  # once: the hot path's Core reads reuse it
+            connection = transaction.connection
             listener = store.open_listener(connection, listener_key) if listener_key else None
-        except Exception:
-            session.close()
+        except BaseException:
+            transaction.abandon()
             raise
-        turn = Turn(session, connection, listener)
+        turn = Turn(transaction, listener)
         handler_input.attributes_manager.request_attributes[TURN_KEY] = turn
         return turn
 
@@ -201,8 +216,9 @@ class SkillServices:
         if turn is None:
             turn = self.open_turn(handler_input, None)
         locale = handler_input.request_envelope.request.locale or self.settings.default_locale
+        opened = turn
         yield Conversation(
-            turn.session,
+            lambda: opened.session,
             state,
             attributes[TRANSLATOR_KEY],
             locale,
