@@ -71,7 +71,19 @@ def request_lists(path: str | None = None) -> WordLists:
 
 def judge_request(word: str, lists: WordLists | None = None) -> RequestVerdict:
     """Allow or redirect one requested word or phrase ("a story about a gun" works too)."""
-    found = (lists or request_lists()).find(word.replace("-", " ").replace("_", " "))
+    if lists is None:
+        return _judge_with_shipped_policy(word)
+    return _judge(word, lists)
+
+
+@lru_cache(maxsize=8192)
+def _judge_with_shipped_policy(word: str) -> RequestVerdict:
+    """Children ask for the same few hundred words all night: each is judged once per process."""
+    return _judge(word, request_lists())
+
+
+def _judge(word: str, lists: WordLists) -> RequestVerdict:
+    found = lists.find(word.replace("-", " ").replace("_", " "))
     if not found:
         return RequestVerdict(word, ALLOW)
     return RequestVerdict(word, REDIRECT, found[0].category, found[0].found)
