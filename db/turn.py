@@ -24,7 +24,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import raw
-from db.engine import _READ_PHASE, _WRITE_PHASE, READ_ONLY_OPTION, SQLITE_LOCK_TIMEOUT
+from db.engine import (
+    _READ_PHASE,
+    _WRITE_PHASE,
+    READ_ONLY_OPTION,
+    SQLITE_LOCK_TIMEOUT,
+    TRANSACTION_ENDED,
+)
 
 SessionFactory = Callable[[], Session]
 
@@ -116,6 +122,7 @@ class TurnTransaction:
                 self._transaction.commit()
             else:
                 self._transaction.rollback()
+            self._mark_ended()
         finally:
             self._close()
 
@@ -126,6 +133,13 @@ class TurnTransaction:
                 self._transaction.rollback()
         finally:
             self._close()
+
+    def _mark_ended(self) -> None:
+        """The transaction is over: the pool need not roll back again on checkin (MySQL)."""
+        if self._owns_connection and not self.connection.invalidated:
+            info = self.connection.connection.record_info
+            if info is not None:
+                info[TRANSACTION_ENDED] = True
 
     def _close(self) -> None:
         if self._session is not None:

@@ -130,3 +130,38 @@ def test_a_connection_bound_factory_turns_into_a_savepoint(db_session: Session) 
     turn.finish()
     assert connection.in_transaction()  # the outer transaction is still the test's
     assert store.open_listener(connection, "nested").attributes == {"e": 5}
+
+
+def test_a_committed_turn_is_not_rolled_back_again_on_checkin(
+    engine: Engine, db_backend: str
+) -> None:
+    """MariaDB: the pool's ROLLBACK on checkin is skipped right after the turn's own COMMIT
+    (one round trip of six), and still sent after a turn that only read."""
+    if db_backend != "mysql":
+        pytest.skip("SQLite's rollback of nothing sends nothing")
+    factory = session_factory(engine)
+    status = "SHOW SESSION STATUS WHERE Variable_name IN ('Com_commit', 'Com_rollback')"
+
+    def counters() -> dict[str, int]:
+        with engine.connect() as connection:  # the pool's one connection, every time
+            return {name: int(value) for name, value in connection.exec_driver_sql(status)}
+
+    def turn(write: bool) -> None:
+        transaction = TurnTransaction(bind_of(factory), factory)
+        listener = store.open_listener(transaction.connection, "counted")
+        if write:
+            listener.set_attributes({"n": 1})
+            transaction.begin_writing()
+            listener.write(transaction.connection)
+        transaction.finish()
+
+    before = counters()
+    turn(write=True)
+    after_write = counters()
+    turn(write=False)
+    after_read = counters()
+    # Each counters() call itself ends with the pool's rollback: one per call.
+    assert after_write["Com_commit"] - before["Com_commit"] == 1
+    assert after_write["Com_rollback"] - before["Com_rollback"] == 1
+    assert after_read["Com_rollback"] - after_write["Com_rollback"] == 2
+    assert after_read["Com_commit"] == after_write["Com_commit"]
