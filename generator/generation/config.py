@@ -74,6 +74,13 @@ class StoryConfig:
     # "medium", "long" -> the request wording and word range) and candidates per story.
     length: str = "medium"
     best_of: int = 1
+    #: Storyteller best-of-N with the reader model (generator/storyteller/reader_model.py, a
+    #: guess at a parent reader's verdict trained on their reads): pick the accepted candidate
+    #: it scores highest instead of the most fluent one. Off: measured offline only (the
+    #: training record in generator/storyteller/reader_model.json).
+    reader_rank: bool = False
+    #: Reject accepted candidates the reader model scores below this probability (0: off).
+    reader_min_score: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoryConfig:

@@ -102,7 +102,31 @@ class StorytellerGenerator:
             str(ct2_dir), device="cpu", compute_type="int8", intra_threads=threads or 0
         )
         self.require_human_review = require_human_review
+        self._reader: Any = None
         self.stats: dict[str, Any] = {"generated": 0, "tokens": 0, "seconds": 0.0, "candidates": 0}
+
+    def reader(self, length: str = "medium") -> Any:
+        """The reader model's scorer (``StoryConfig.reader_rank`` / ``reader_min_score``),
+        loaded on first use; a model that reads log-probabilities gets them from this model,
+        each reply scored after the request for ``length``."""
+        from functools import partial
+
+        if self._reader is None:
+            from generator.storyteller.reader_model import ReaderScorer
+
+            self._reader = ReaderScorer()
+        self._reader.logprobs = partial(self._reply_logprobs, length=length)
+        return self._reader
+
+    def _reply_logprobs(
+        self, stories: Sequence[tuple[Sequence[str], str, str]], length: str
+    ) -> list[tuple[list[str], list[float]]]:
+        from generator.storyteller.prompts import format_reply
+        from generator.storyteller.reader_model import score_replies
+
+        prompts = [self.prompt_tokens(keywords, length) for keywords, _, _ in stories]
+        replies = [format_reply(title, text) for _, title, text in stories]
+        return score_replies(self.ct2, self.tokenizer, prompts, replies)
 
     def _sampling(self, config: Any) -> dict[str, Any]:
         return {
@@ -196,7 +220,11 @@ class StorytellerGenerator:
             judged = [
                 judge(c, keywords, min_words=min_words, max_words=max_words) for c in candidates
             ]
-            chosen = best_of(judged)
+            if config.reader_rank or config.reader_min_score > 0:
+                from generator.storyteller.reader_model import apply_reader
+
+                apply_reader(judged, keywords, self.reader(length), config.reader_min_score)
+            chosen = best_of(judged, by_reader=config.reader_rank)
             chosen.metrics["candidates"] = len(judged)
             chosen.metrics["accepted_candidates"] = sum(j.accepted for j in judged)
             stories.append(self._story(chosen, keywords, elapsed, length))

@@ -205,9 +205,13 @@ def judge_stored(
     )
 
 
-def best_of(judgements: Sequence[Judgement]) -> Judgement:
-    """The highest-scoring accepted judgement, else the one with the fewest problems."""
+def best_of(judgements: Sequence[Judgement], by_reader: bool = False) -> Judgement:
+    """The highest-scoring accepted judgement, else the one with the fewest problems.
+    ``by_reader``: the accepted one the reader model scores highest (``metrics["reader_score"]``,
+    see :mod:`.reader_model`), the judge's score breaking ties."""
     accepted = [j for j in judgements if j.accepted]
+    if accepted and by_reader:
+        return max(accepted, key=lambda j: (j.metrics.get("reader_score", -1.0), j.score))
     if accepted:
         return max(accepted, key=lambda j: j.score)
     return min(judgements, key=lambda j: (len(j.problems), -j.score))
