@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from generator.storyteller.prompts import chat_messages
+from generator.storyteller.prompts import END_TOKEN, chat_messages
 from generator.storyteller.quality import Candidate, Judgement, best_of, judge
 
 logger = logging.getLogger(__name__)
 
-END_TOKEN = "<|im_end|>"
 
 #: (max new tokens, min words, max words) per requested length. A word is ~1.3 tokens.
 LENGTHS: dict[str, tuple[int, int, int]] = {

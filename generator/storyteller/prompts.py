@@ -11,6 +11,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+#: The chat template's end of a turn: where a reply stops (SmolLM2-Instruct's ChatML).
+END_TOKEN = "<|im_end|>"
+
 SYSTEM_PROMPT = (
     "You are a gentle storyteller. You write calm, simple bedtime stories for young children: "
     "kind characters, no danger, and a cosy, sleepy, happy ending."

@@ -151,7 +151,7 @@ def score_replies(
 ) -> list[tuple[list[str], list[float]]]:
     """(reply tokens, their log-probabilities) for each reply after its prompt tokens, with
     the storyteller's ``ctranslate2.Generator`` (one forward pass each, batched)."""
-    from generator.storyteller.engine import END_TOKEN
+    from generator.storyteller.prompts import END_TOKEN
 
     batch, prompt_lengths = [], []
     for prompt, reply in zip(prompts, replies, strict=True):

@@ -230,8 +230,8 @@ def test_engine_ranks_and_rejects_by_the_reader(
 def test_engine_scores_replies_token_by_token(storyteller_dir: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("ctranslate2")
-    from generator.storyteller.engine import END_TOKEN, StorytellerGenerator
-    from generator.storyteller.prompts import format_reply
+    from generator.storyteller.engine import StorytellerGenerator
+    from generator.storyteller.prompts import END_TOKEN, format_reply
 
     generator = StorytellerGenerator(storyteller_dir, threads=1)
     stories = [(["owl"], "Pip", STORY), (["moon"], "The Moon", "The moon slept.")]
