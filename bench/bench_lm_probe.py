@@ -149,6 +149,8 @@ class LMFeatures:
             return
         if self._model is None:
             self._load()
+        from generator.evaluate import pad_batch
+
         torch = self._torch
         encoded = [self._ids(t) for t in missing]
         order = sorted(range(len(missing)), key=lambda i: len(encoded[i][0]))
@@ -157,15 +159,7 @@ class LMFeatures:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch):
                 chunk = order[start : start + self.batch]
-                width = max(len(encoded[i][0]) for i in chunk)
-                ids = torch.full((len(chunk), width), 2, dtype=torch.long)
-                attention = torch.zeros((len(chunk), width), dtype=torch.long)
-                pool_mask = torch.zeros((len(chunk), width), dtype=torch.bool)
-                for row, i in enumerate(chunk):
-                    tokens, begin = encoded[i]
-                    ids[row, : len(tokens)] = torch.tensor(tokens)
-                    attention[row, : len(tokens)] = 1
-                    pool_mask[row, begin : len(tokens)] = True
+                ids, attention, pool_mask = pad_batch([encoded[i] for i in chunk], 2)
                 states = self._model(
                     input_ids=ids, attention_mask=attention, output_hidden_states=True
                 ).hidden_states

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,14 +97,18 @@ SQLITE_BUSY_STEP_MS = 2
 SQLITE_LOCK_TIMEOUT = 10.0
 
 
-def _begin_immediate(connection: Any) -> None:
-    """BEGIN IMMEDIATE, retried every millisecond while another worker holds the write lock."""
+def _begin_immediate(connection: Any, run: Callable[[str], Any] | None = None) -> None:
+    """BEGIN IMMEDIATE, retried every millisecond while another worker holds the write lock.
+
+    ``run`` sends the statement (default: ``connection.exec_driver_sql``; a turn passes
+    db/raw.py's driver-level runner)."""
     from sqlalchemy.exc import OperationalError
 
+    send = run or connection.exec_driver_sql
     deadline = time.monotonic() + SQLITE_LOCK_TIMEOUT
     while True:
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            send("BEGIN IMMEDIATE")
             return
         except OperationalError as exc:
             if "locked" not in str(exc.orig) or time.monotonic() > deadline:

@@ -15,12 +15,11 @@ InnoDB transaction (consistent reads take no locks).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Transaction
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import raw
@@ -28,8 +27,9 @@ from db.engine import (
     _READ_PHASE,
     _WRITE_PHASE,
     READ_ONLY_OPTION,
-    SQLITE_LOCK_TIMEOUT,
     TRANSACTION_ENDED,
+    _begin_immediate,
+    is_writing,
 )
 
 SessionFactory = Callable[[], Session]
@@ -90,12 +90,7 @@ class TurnTransaction:
     @property
     def writing(self) -> bool:
         """Whether the turn has begun writing (here or through its session)."""
-        session = self._session
-        if session is not None and (
-            session.info.get(_WRITE_PHASE) or session.new or session.dirty or session.deleted
-        ):
-            return True
-        return self._writing
+        return self._writing or (self._session is not None and is_writing(self._session))
 
     def begin_writing(self) -> None:
         """Take SQLite's write lock now (idempotent); MySQL needs nothing."""
@@ -106,7 +101,7 @@ class TurnTransaction:
             self._writing = True  # the session already took the lock
             return
         if self._sqlite_phases:
-            _begin_immediate(self.connection)
+            _begin_immediate(self.connection, partial(raw.execute_sql, self.connection))
             if session is not None:
                 session.info.pop(_READ_PHASE, None)
         self._writing = True
@@ -115,7 +110,7 @@ class TurnTransaction:
         """Commit what the turn wrote (nothing to commit: end it without a COMMIT); close."""
         try:
             if self._session is not None:
-                if self._session.new or self._session.dirty or self._session.deleted:
+                if is_writing(self._session):
                     self.begin_writing()
                 self._session.flush()
             if self.writing:
@@ -147,16 +142,3 @@ class TurnTransaction:
             self._session = None
         if self._owns_connection:
             self.connection.close()
-
-
-def _begin_immediate(connection: Connection) -> None:
-    """BEGIN IMMEDIATE on the driver, retried every millisecond while another worker writes."""
-    deadline = time.monotonic() + SQLITE_LOCK_TIMEOUT
-    while True:
-        try:
-            raw.execute_sql(connection, "BEGIN IMMEDIATE")
-            return
-        except OperationalError as exc:
-            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.001)

@@ -29,6 +29,22 @@ def split_documents(text: str) -> list[str]:
     return [doc.strip() for doc in text.split(END_TOKEN) if doc.strip()]
 
 
+def pad_batch(
+    pieces: Sequence[tuple[Sequence[int], int]], pad: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded (input ids, attention mask, span mask) for token sequences, each with the
+    position its scored (or pooled) span starts at: the span runs to the sequence's end."""
+    width = max(len(seq) for seq, _ in pieces)
+    ids = torch.full((len(pieces), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(pieces), width), dtype=torch.long)
+    span = torch.zeros((len(pieces), width), dtype=torch.bool)
+    for row, (seq, first) in enumerate(pieces):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+        span[row, first : len(seq)] = True
+    return ids, mask, span
+
+
 @torch.no_grad()
 def bits_per_char(
     model: torch.nn.Module,
@@ -72,15 +88,7 @@ def bits_per_char(
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][0]))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     for batch_idx in tqdm(batches, desc="bpc", disable=not progress, unit="batch"):
-        length = max(len(pieces[i][0]) for i in batch_idx)
-        ids = torch.full((len(batch_idx), length), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch_idx), length), dtype=torch.long)
-        score = torch.zeros((len(batch_idx), length), dtype=torch.bool)
-        for row, i in enumerate(batch_idx):
-            seq, first = pieces[i]
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-            score[row, first : len(seq)] = True
+        ids, mask, score = pad_batch([pieces[i] for i in batch_idx], pad)
         logits = model(input_ids=ids, attention_mask=mask).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1)
         target_logp = logp.gather(2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol, cast
 
 from ask_sdk_core.handler_input import HandlerInput
@@ -95,18 +96,15 @@ class SkillServices:
     _storyteller_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
     keywords: KeywordCache | None = None
-    _bind_cache: Engine | Connection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.keywords is None:
             self.keywords = KeywordCache(self.settings.keyword_refresh_seconds)
 
-    @property
+    @cached_property
     def _bind(self) -> Engine | Connection:
         """What the turns' connections come from: the factory's engine (a test's connection)."""
-        if self._bind_cache is None:
-            self._bind_cache = bind_of(self.session_factory)
-        return self._bind_cache
+        return bind_of(self.session_factory)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SkillServices:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from db import store
@@ -16,6 +16,7 @@ from db.models import Base, Listener, Story
 from db.store import StoryDraft
 from db.turn import TurnTransaction, bind_of
 from tests.conftest import create_mysql_database, drop_mysql_database
+from tests.statement_counter import Counter
 
 
 @pytest.fixture
@@ -29,24 +30,12 @@ def engine(db_backend: str, tmp_path: Path) -> Iterator[Engine]:
         drop_mysql_database(url)
 
 
-class Events:
-    def __init__(self, engine: Engine) -> None:
-        self.engine, self.statements, self.commits = engine, [], 0
-
-    def _statement(self, _c: Any, _cur: Any, statement: str, *_: Any) -> None:
-        self.statements.append(statement)
-
-    def _commit(self, _c: Any) -> None:
-        self.commits += 1
-
-    def __enter__(self) -> Events:
-        event.listen(self.engine, "before_cursor_execute", self._statement)
-        event.listen(self.engine, "commit", self._commit)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._statement)
-        event.remove(self.engine, "commit", self._commit)
+def _write_listener(turn: TurnTransaction, name: str, attributes: dict[str, Any]) -> None:
+    """What a turn does at its end: the listener's new attributes, written under the lock."""
+    listener = store.open_listener(turn.connection, name)
+    listener.set_attributes(attributes)
+    turn.begin_writing()
+    listener.write(turn.connection)
 
 
 def _listeners(engine: Engine) -> int:
@@ -56,7 +45,7 @@ def _listeners(engine: Engine) -> int:
 
 def test_a_read_only_turn_sends_no_begin_and_no_commit(engine: Engine) -> None:
     factory = session_factory(engine)
-    with Events(engine) as seen:
+    with Counter(engine) as seen:
         turn = TurnTransaction(bind_of(factory), factory)
         store.open_listener(turn.connection, "reader")
         turn.finish()
@@ -66,12 +55,9 @@ def test_a_read_only_turn_sends_no_begin_and_no_commit(engine: Engine) -> None:
 
 def test_a_listener_write_commits_once(engine: Engine) -> None:
     factory = session_factory(engine)
-    with Events(engine) as seen:
+    with Counter(engine) as seen:
         turn = TurnTransaction(bind_of(factory), factory)
-        listener = store.open_listener(turn.connection, "writer")
-        listener.set_attributes({"a": 1})
-        turn.begin_writing()
-        listener.write(turn.connection)
+        _write_listener(turn, "writer", {"a": 1})
         turn.finish()
     assert seen.commits == 1
     assert _listeners(engine) == 1
@@ -88,7 +74,7 @@ def test_the_session_joins_the_turn_and_commits_with_it(engine: Engine) -> None:
     listener.set_attributes({"b": 2})
     turn.begin_writing()  # idempotent after the session took the lock
     listener.write(turn.connection)
-    with Events(engine) as seen:
+    with Counter(engine) as seen:
         turn.finish()
     assert seen.commits == 1
     with session_factory(engine)() as check:
@@ -99,17 +85,11 @@ def test_the_session_joins_the_turn_and_commits_with_it(engine: Engine) -> None:
 def test_an_abandoned_turn_keeps_nothing_and_frees_the_write_lock(engine: Engine) -> None:
     factory = session_factory(engine)
     turn = TurnTransaction(bind_of(factory), factory)
-    listener = store.open_listener(turn.connection, "unlucky")
-    listener.set_attributes({"c": 3})
-    turn.begin_writing()
-    listener.write(turn.connection)
+    _write_listener(turn, "unlucky", {"c": 3})
     turn.abandon()
     assert _listeners(engine) == 0
     other = TurnTransaction(bind_of(factory), factory)  # would wait 10 s on a held lock
-    second = store.open_listener(other.connection, "next")
-    second.set_attributes({"d": 4})
-    other.begin_writing()
-    second.write(other.connection)
+    _write_listener(other, "next", {"d": 4})
     other.finish()
     assert _listeners(engine) == 1
 
@@ -123,10 +103,7 @@ def test_a_connection_bound_factory_turns_into_a_savepoint(db_session: Session) 
 
     assert bind_of(factory) is connection
     turn = TurnTransaction(connection, factory)
-    listener = store.open_listener(turn.connection, "nested")
-    listener.set_attributes({"e": 5})
-    turn.begin_writing()
-    listener.write(turn.connection)
+    _write_listener(turn, "nested", {"e": 5})
     turn.finish()
     assert connection.in_transaction()  # the outer transaction is still the test's
     assert store.open_listener(connection, "nested").attributes == {"e": 5}
@@ -148,11 +125,10 @@ def test_a_committed_turn_is_not_rolled_back_again_on_checkin(
 
     def turn(write: bool) -> None:
         transaction = TurnTransaction(bind_of(factory), factory)
-        listener = store.open_listener(transaction.connection, "counted")
         if write:
-            listener.set_attributes({"n": 1})
-            transaction.begin_writing()
-            listener.write(transaction.connection)
+            _write_listener(transaction, "counted", {"n": 1})
+        else:
+            store.open_listener(transaction.connection, "counted")
         transaction.finish()
 
     before = counters()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from skill_testkit import SKILL_ID, Alexa, FakeApiClient, spoken
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 
 from db import store
 from db.catalogue import load_starter_catalogue
@@ -26,6 +26,7 @@ from settings import Settings
 from skill.builder import build_skill
 from skill.services import SkillServices
 from tests.conftest import create_mysql_database, drop_mysql_database
+from tests.statement_counter import Counter
 
 FIXTURE_STORIES = Path(__file__).parent.parent / "fixtures" / "handwritten_stories.jsonl"
 #: The issue's budget for a TellStoryIntent with a known keyword.
@@ -75,35 +76,6 @@ def make_skill(engine: Engine, clock: Clock) -> Callable[..., Callable[..., Any]
         return build_skill(services=services, api_client=FakeApiClient()).lambda_handler()
 
     return make
-
-
-class Counter:
-    """Statements and commits reaching the database while it is active."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.statements: list[str] = []
-        self.commits = 0
-
-    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(" ".join(statement.split()))
-
-    def _commit(self, _conn: Any) -> None:
-        self.commits += 1
-
-    def __enter__(self) -> Counter:
-        event.listen(self.engine, "before_cursor_execute", self._statement)
-        event.listen(self.engine, "commit", self._commit)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._statement)
-        event.remove(self.engine, "commit", self._commit)
-
-    @property
-    def writes(self) -> list[str]:
-        verbs = {"INSERT", "UPDATE", "DELETE"}
-        return [s for s in self.statements if s.split(None, 1)[0].upper() in verbs]
 
 
 def test_tell_story_with_a_known_keyword_fits_the_statement_budget(
