@@ -49,7 +49,10 @@ logger = logging.getLogger(__name__)
 
 SEED_PATH = DATA_DIR / "train_seed.jsonl"
 HARD_PATH = DATA_DIR / "train_hard.jsonl"
+MORE_PATH = DATA_DIR / "train_more.jsonl"
+VOICES_PATH = DATA_DIR / "train_voices.jsonl"
 DEV_PATH = DATA_DIR / "dev_set.jsonl"
+DEV_MORE_PATH = DATA_DIR / "dev_more.jsonl"
 EVAL_PATH = DATA_DIR / "eval_set.jsonl"
 
 #: Weak labels for training sentences, tried in this order (first hit wins).
@@ -525,17 +528,35 @@ def catalogue_examples(
     return out
 
 
-def all_training_examples(corpus: Path, seed: int = 0, catalogue: bool = False) -> list[Example]:
-    """What the shipped head is trained on: :func:`training_examples`, the second hand-written
-    set (``train_hard.jsonl``, counted three times) and :func:`extra_suitable`; with
-    ``catalogue``, also :func:`catalogue_examples` (measured, not shipped: see the README)."""
+#: The hand-written sets the shipped head learns from besides the seeds (each counted three
+#: times): the second set of harder cases. ``train_more.jsonl`` (a third, many voices) and
+#: ``train_voices.jsonl`` (old tales and modern voices, session 9) are arms of
+#: ``bench/bench_safety_round.py``.
+SHIPPED_HAND_SETS: tuple[Path, ...] = (HARD_PATH,)
+
+#: Development sources whose suitable sentences are hand-written hard cases (held to the
+#: issue's 3% by :func:`choose_thresholds`), not easy corpus text.
+HARD_DEV_SOURCES = frozenset({"devhand", "devmore"})
+
+
+def all_training_examples(
+    corpus: Path,
+    seed: int = 0,
+    catalogue: bool = False,
+    hand_sets: Sequence[Path] = SHIPPED_HAND_SETS,
+) -> list[Example]:
+    """What the shipped head is trained on: :func:`training_examples`, the hand-written
+    ``hand_sets`` (each counted three times) and :func:`extra_suitable`; with ``catalogue``,
+    also :func:`catalogue_examples` (measured, not shipped: see the README)."""
     pools = _suitable_pools(corpus)
-    examples = training_examples(corpus, seed) + read_jsonl(HARD_PATH) * 3 + extra_suitable(pools)
+    hand = [example for path in hand_sets for example in read_jsonl(path)]
+    examples = training_examples(corpus, seed) + hand * 3 + extra_suitable(pools)
     return examples + (catalogue_examples() if catalogue else [])
 
 
 def development_examples(corpus: Path, training: Sequence[Example]) -> list[Example]:
-    """Where thresholds are chosen: hand-written ``dev_set.jsonl``, 300 TinyStories validation
+    """Where thresholds are chosen: hand-written ``dev_set.jsonl`` and ``dev_more.jsonl`` (session
+    9, many voices), 300 TinyStories validation
     sentences (the generator's eval corpus) and held-out suitable training-source sentences;
     never the evaluation set, nothing trained on."""
     seen = {e.text for e in training}
@@ -548,7 +569,8 @@ def development_examples(corpus: Path, training: Sequence[Example]) -> list[Exam
     ]
     valid = [s for s in dict.fromkeys(valid) if not DEV_EXCLUDE.search(s)]
     random.Random(5).shuffle(valid)
-    dev = read_jsonl(DEV_PATH) + [Example(s, SUITABLE, "tinystories_valid") for s in valid[:300]]
+    hand = read_jsonl(DEV_PATH) + (read_jsonl(DEV_MORE_PATH) if DEV_MORE_PATH.is_file() else [])
+    dev = hand + [Example(s, SUITABLE, "tinystories_valid") for s in valid[:300]]
     pools = _suitable_pools(corpus)
     for source, count in DEV_HELD_OUT.items():
         start = EXTRA_SUITABLE[source][0]
@@ -695,10 +717,11 @@ def fit(
     ending_false_alarms: float = 0.04,
     embed_fn: Any = embed,
     catalogue: bool = False,
+    hand_sets: Sequence[Path] = SHIPPED_HAND_SETS,
 ) -> tuple[Head, dict[str, Any]]:
     """Train on :func:`all_training_examples`; choose thresholds on :func:`development_examples`
     (the false-alarm rates are on its suitable sentences)."""
-    examples = all_training_examples(corpus, seed, catalogue)
+    examples = all_training_examples(corpus, seed, catalogue, hand_sets)
     dev_examples = development_examples(corpus, examples)
     logger.info("embedding %d training, %d dev sentences", len(examples), len(dev_examples))
     x = embed_fn([e.text for e in examples])
@@ -766,10 +789,11 @@ def choose_thresholds(
     issue's 3%). The ending threshold flags ``ending_false_alarms`` of all of them."""
     suitable = [(s, e.source) for s, e in zip(dev_scores, dev_examples, strict=True)
                 if e.label == SUITABLE]  # fmt: skip
-    hard = [s for s, source in suitable if source == "devhand"]
+    hard = [s for s, source in suitable if source in HARD_DEV_SOURCES]
     every = [s for s, _ in suitable]
+    corpus_scores = [s for s, source in suitable if source not in HARD_DEV_SOURCES]
     sentence = max(
-        threshold_for([s for s, source in suitable if source != "devhand"], sentence_false_alarms),
+        threshold_for(corpus_scores, sentence_false_alarms),
         threshold_for(hard, hard_false_alarms) if hard else 0.0,
     )
     return sentence, min(sentence, threshold_for(every, ending_false_alarms))
