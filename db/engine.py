@@ -173,10 +173,19 @@ def make_engine(
         # threaded server a few; the overflow covers bursts without holding idle connections.
         options.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_recycle=3600)
         options["pool_reset_on_return"] = None  # _install_reset_on_return decides per checkin
+        # Multi-statements let a turn send its writes and COMMIT in one round trip (db/raw.py's
+        # execute_writes_and_commit); every statement we send is parameterised. FOUND_ROWS is
+        # what SQLAlchemy's MySQL dialects set themselves (replacing client_flag drops it).
+        options["connect_args"] = {"client_flag": _MYSQL_CLIENT_FLAGS}
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     if timeout_s is not None:
-        options.update(_timeout_options(backend, timeout_s))
+        limits = _timeout_options(backend, timeout_s)
+        options["connect_args"] = {
+            **options.get("connect_args", {}),
+            **limits.pop("connect_args", {}),
+        }
+        options.update(limits)
     options.update(kwargs)
     try:
         engine = create_engine(parsed, **options)
@@ -203,7 +212,34 @@ def make_engine(
             _install_reset_on_return(engine)
         if "pool_pre_ping" not in kwargs:
             _install_idle_ping(engine)
+        _skip_empty_commits(engine)
     return engine
+
+
+#: CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS (protocol capability bits, any MySQL driver).
+_MYSQL_CLIENT_FLAGS = 2 | (1 << 16)
+#: SERVER_STATUS_IN_TRANS: the server's own "a transaction is open on this connection".
+_SERVER_IN_TRANSACTION = 1
+
+
+def _skip_empty_commits(engine: Engine) -> None:
+    """No COMMIT round trip when the server reports no open transaction (MySQL, pymysql).
+
+    A turn that sent its writes with their COMMIT in one batch (db/raw.py) has nothing left to
+    commit; SQLAlchemy's transaction still ends with ``do_commit``. pymysql records the server's
+    status flags from every reply, and with no transaction open a COMMIT does nothing, so it is
+    not sent. Any other driver, or an open transaction, commits as before.
+    """
+    dialect = engine.dialect
+    commit = dialect.do_commit
+
+    def do_commit(dbapi_connection: Any) -> None:
+        status = getattr(dbapi_connection, "server_status", None)
+        if isinstance(status, int) and not status & _SERVER_IN_TRANSACTION:
+            return
+        commit(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
 
 
 #: Set in a pooled connection's ``record_info`` by a caller that has just committed or rolled

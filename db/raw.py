@@ -116,33 +116,91 @@ def execute_sql(connection: Connection, sql: str) -> None:
     _run(connection, sql, ())
 
 
+def can_batch(connection: Connection) -> bool:
+    """Whether several writes and their COMMIT can go in one round trip on this connection: a
+    MySQL/MariaDB driver connection opened with multi-statements on (db.engine.make_engine)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    flags = getattr(dbapi_connection, "client_flag", 0)
+    return connection.dialect.name in {"mysql", "mariadb"} and bool(flags & MULTI_STATEMENTS)
+
+
+#: The protocol's CLIENT_MULTI_STATEMENTS capability bit (the same in every MySQL driver).
+MULTI_STATEMENTS = 1 << 16
+
+
+def execute_writes_and_commit(
+    connection: Connection, writes: Sequence[tuple[ClauseElement, Mapping[str, Any]]]
+) -> None:
+    """Run ``writes`` (INSERT/UPDATE, no results) and COMMIT in one round trip (MySQL/MariaDB,
+    :func:`can_batch`): a turn's end costs one network wait, not one per statement.
+
+    The driver interpolates each statement's parameters with its own escaping (``mogrify``, what
+    ``execute`` does), the server runs them in order and stops at the first error, which is
+    raised here as SQLAlchemy's, with the transaction still open for the caller to roll back.
+    The caller then ends its SQLAlchemy transaction as usual: db.engine's commit hook sends no
+    second COMMIT when the server reports no transaction open.
+    """
+    dialect = connection.dialect
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    sql = ""
+    try:
+        pieces = []
+        for statement, values in writes:
+            prepared = _prepared(statement, dialect)
+            parameters = prepared.parameters(values)
+            _before_execute(connection, cursor, prepared.sql, parameters)
+            pieces.append(cursor.mogrify(prepared.sql, parameters))
+        pieces.append("COMMIT")
+        sql = ";\n".join(pieces)
+        cursor.execute(sql)
+        while cursor.nextset():  # each statement's result; an error surfaces here
+            pass
+    except dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(connection, exc, sql, (), cursor) from exc
+    finally:
+        with contextlib.suppress(Exception):
+            cursor.close()
+
+
+def _before_execute(connection: Connection, cursor: Any, sql: str, parameters: Any) -> None:
+    if connection._has_events or connection.engine._has_events:
+        for listener in connection.dispatch.before_cursor_execute:
+            listener(connection, cursor, sql, parameters, None, False)
+
+
+def _wrapped(connection: Connection, exc: Exception, sql: str, parameters: Any, cursor: Any) -> Any:
+    """The driver's error as SQLAlchemy's (OperationalError, IntegrityError, ...); a dropped
+    connection is invalidated, so the pool replaces it instead of handing it to the next request."""
+    dialect = connection.dialect
+    dbapi_connection = connection.connection.dbapi_connection
+    dropped = dialect.is_disconnect(exc, dbapi_connection, cursor)
+    if dropped:
+        connection.invalidate(exc)
+    return DBAPIError.instance(
+        sql,
+        parameters,
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=dropped,
+        dialect=dialect,
+    )
+
+
 def _run(connection: Connection, sql: str, parameters: Any) -> tuple[list[Any], Any]:
-    """cursor.execute with SQLAlchemy's listeners and error handling: a driver error is raised as
-    SQLAlchemy's (OperationalError, IntegrityError, ...) and a dropped connection is invalidated,
-    so the pool replaces it instead of handing it to the next request."""
+    """cursor.execute with SQLAlchemy's listeners and error handling (:func:`_wrapped`)."""
     dialect = connection.dialect
     dbapi_connection = connection.connection.dbapi_connection
     assert dbapi_connection is not None
     cursor = dbapi_connection.cursor()
     try:
-        if connection._has_events or connection.engine._has_events:
-            for listener in connection.dispatch.before_cursor_execute:
-                listener(connection, cursor, sql, parameters, None, False)
+        _before_execute(connection, cursor, sql, parameters)
         cursor.execute(sql, parameters)
         description = cursor.description
         rows = cursor.fetchall() if description is not None else []
     except dialect.loaded_dbapi.Error as exc:
-        dropped = dialect.is_disconnect(exc, dbapi_connection, cursor)
-        if dropped:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            sql,
-            parameters,
-            exc,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dropped,
-            dialect=dialect,
-        ) from exc
+        raise _wrapped(connection, exc, sql, parameters, cursor) from exc
     finally:
         with contextlib.suppress(Exception):  # never hide the statement's own error
             cursor.close()

@@ -67,17 +67,25 @@ class Turn:
         ``persistent``: the listener's attributes as they should now be (None: unchanged).
         """
         transaction = self.transaction
+        writes: list[Any] = []
         try:
             listener = self.listener
             if listener is not None and persistent is not None:
                 listener.set_attributes(persistent)
             if listener is not None and listener.changed:
-                transaction.begin_writing()
-                listener.write(transaction.connection, history_limit)
+                dialect = transaction.connection.dialect.name
+                batched = listener.writes(dialect, history_limit)
+                if batched is None:  # a history trim reads first: written the long way
+                    transaction.begin_writing()
+                    listener.write(transaction.connection, history_limit)
+                else:
+                    writes = batched
         except BaseException:
             transaction.abandon()
             raise
-        transaction.finish()
+        transaction.finish(writes)  # abandons the transaction itself if the writes fail
+        if writes and listener is not None:
+            listener.written(history_limit)
 
     def abandon(self) -> None:
         """The turn failed: nothing it did is kept."""

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
+#: A statement to run and its values (db/raw.py).
+Write = tuple[Any, dict[str, Any]]
+
 #: Plays kept per listener when the caller does not say (settings: BEDTIME_PLAY_HISTORY_LIMIT).
 DEFAULT_HISTORY_LIMIT = 1000
 
@@ -141,6 +144,16 @@ class ListenerTurn:
     def changed(self) -> bool:
         return bool(self._new_attributes is not None or self._plays or self._finish_play_id)
 
+    def writes(
+        self, dialect: str, history_limit: int = DEFAULT_HISTORY_LIMIT
+    ) -> list[Write] | None:
+        """The statements :meth:`write` would run, for a caller that sends them together with
+        its COMMIT (db/turn.py); None when the history is due a trim (that needs a read first).
+        Call :meth:`written` once they are committed."""
+        if self.play_count + len(self._plays) > history_limit + history_limit // 10:
+            return None
+        return self._statements(dialect)
+
     def write(
         self, session: Session | Connection, history_limit: int = DEFAULT_HISTORY_LIMIT
     ) -> None:
@@ -148,22 +161,35 @@ class ListenerTurn:
         if not self.changed:
             return
         connection = _connection(session)
+        for statement, values in self._statements(connection.dialect.name):
+            raw.execute(connection, statement, values)
+        if self.play_count + len(self._plays) > history_limit + history_limit // 10:
+            _trim_history(connection, self.key, history_limit)
+        self.written(history_limit)
+
+    def _statements(self, dialect: str) -> list[Write]:
+        if not self.changed:
+            return []
         now = _utcnow()
         attributes = self._new_attributes
+        out: list[Write] = []
         if not self.exists:
             values = {"key": self.key, "attributes": attributes or self.attributes, "now": now}
-            raw.execute(connection, _upsert_listener(connection.dialect.name), values)
+            out.append((_upsert_listener(dialect), values))
         elif attributes is not None:
             values = {"listener_key": self.key, "attributes": attributes, "now": now}
-            raw.execute(connection, _UPDATE_ATTRIBUTES, values)
+            out.append((_UPDATE_ATTRIBUTES, values))
         if self._finish_play_id is not None:
-            raw.execute(connection, _FINISH_PLAY, {"play_id": self._finish_play_id})
+            out.append((_FINISH_PLAY, {"play_id": self._finish_play_id}))
         for story, done in self._plays:
             values = {"listener_key": self.key, "story_id": story, "finished": done}
-            raw.execute(connection, _INSERT_PLAY, {**values, "played_at": now})
+            out.append((_INSERT_PLAY, {**values, "played_at": now}))
+        return out
+
+    def written(self, history_limit: int = DEFAULT_HISTORY_LIMIT) -> None:
+        """What was read at the start now includes what the turn wrote."""
+        attributes = self._new_attributes
         count = self.play_count + len(self._plays)
-        if count > history_limit + history_limit // 10:
-            _trim_history(connection, self.key, history_limit)
         self.attributes = dict(attributes) if attributes is not None else self.attributes
         self.exists = True
         self.play_count = min(count, history_limit)

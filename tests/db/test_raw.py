@@ -142,3 +142,62 @@ def test_expanding_parameters_are_left_to_sqlalchemy(db_session: Session) -> Non
 def test_a_missing_value_is_an_error_not_a_null(db_session: Session) -> None:
     with pytest.raises(KeyError):
         raw.execute(db_session.connection(), _OPEN_STATEMENT, {})
+
+
+def test_mariadb_writes_and_commit_in_one_batch(db_backend: str) -> None:
+    """The turn's last writes and COMMIT in one round trip store exactly what statement-by-
+    statement execution stores; a failing statement in the middle leaves nothing behind."""
+    if db_backend != "mysql":
+        pytest.skip("MariaDB only: SQLite has no round trips to save")
+    from sqlalchemy.exc import IntegrityError
+
+    from db.engine import make_engine, session_factory
+    from db.models import Base
+    from tests.conftest import create_mysql_database, drop_mysql_database
+
+    url = create_mysql_database("bedtime_raw_batch")
+    engine = make_engine(url)
+    try:
+        Base.metadata.create_all(engine)
+        with session_factory(engine)() as session:
+            _, stories = _stories(session)
+            session.commit()
+        now = datetime(2030, 1, 2, 3, 4, 5, 678000)
+        upsert = _upsert_listener("mysql")
+        key = hash_listener_id("batched")
+        with engine.connect() as connection:
+            assert raw.can_batch(connection)
+            connection.begin()
+            raw.execute_writes_and_commit(connection, [
+                (upsert, {"key": key, "attributes": {"a": [1, "b'; DROP"]}, "now": now}),
+                (_INSERT_PLAY, {"listener_key": key, "story_id": stories[0], "finished": True,
+                                "played_at": now}),
+            ])  # fmt: skip
+            connection.commit()  # the batch committed: nothing left to send
+        bad = hash_listener_id("refused")
+        with engine.connect() as connection:
+            connection.begin()
+            with pytest.raises(IntegrityError):
+                raw.execute_writes_and_commit(connection, [
+                    (upsert, {"key": bad, "attributes": {}, "now": now}),
+                    (_INSERT_PLAY, {"listener_key": bad, "story_id": 10**9, "finished": False,
+                                    "played_at": now}),
+                ])  # fmt: skip
+            connection.rollback()
+        with session_factory(engine)() as session:
+            row = session.get(Listener, key)
+            assert row is not None and row.attributes == {"a": [1, "b'; DROP"]}
+            assert row.updated_at == now
+            play = session.scalars(select(PlayHistory)).one()
+            assert (play.listener_key, play.story_id, play.finished) == (key, stories[0], True)
+            assert play.played_at == now
+            assert session.get(Listener, bad) is None
+    finally:
+        engine.dispose()
+        drop_mysql_database(url)
+
+
+def test_sqlite_never_batches(db_session: Session, db_backend: str) -> None:
+    if db_backend != "sqlite":
+        pytest.skip("SQLite only")
+    assert not raw.can_batch(db_session.connection())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from db.catalogue import load_starter_catalogue
 from db.engine import make_engine, session_factory
 from db.models import Base, PlayHistory
 from db.store.keyword_cache import KeywordCache
+from db.store.listeners import _INSERT_PLAY
 from settings import Settings
 from skill.builder import build_skill
 from skill.services import SkillServices
@@ -99,6 +101,51 @@ def test_tell_story_with_a_known_keyword_fits_the_statement_budget(
     assert sum("FROM listeners" in s for s in returning.statements) == 1
 
 
+def test_on_mariadb_a_story_turn_is_three_round_trips(
+    make_skill: Callable[..., Callable[..., Any]],
+    engine: Engine,
+    db_backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read the listener, pick, then the writes and their COMMIT in one batch: every message the
+    driver sends to the server is counted (pymysql sends each one through _execute_command)."""
+    if db_backend != "mysql":
+        pytest.skip("SQLite has no round trips")
+    import pymysql.connections
+
+    handler = make_skill()
+    Alexa(handler, user_id="warm-up").intent("TellStoryIntent", keyword="bear")
+    sent: list[str] = []
+    original = pymysql.connections.Connection._execute_command
+
+    def counted(self: Any, command: int, sql: Any) -> Any:
+        sent.append(sql if isinstance(sql, str) else sql.decode(errors="replace"))
+        return original(self, command, sql)
+
+    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", counted)
+    alexa = Alexa(handler, user_id="counted-listener")
+    with Counter(engine) as seen:
+        out = alexa.intent("TellStoryIntent", keyword="dragons")
+    assert "The Dragon Who Rowed a Boat" in spoken(out)
+    assert len(sent) == 3, sent
+    assert sent[-1].rstrip().endswith("COMMIT")
+    assert seen.commits == 1
+    alexa.new_session()
+    sent.clear()
+    out = alexa.intent("TellStoryIntent", keyword="owl")  # finishes the last play, too
+    assert "The Princess and the Sleepy Owl" in spoken(out)
+    assert len(sent) == 3, sent
+    monkeypatch.undo()
+    key = store.hash_listener_id("counted-listener")
+    with session_factory(engine)() as session:
+        plays = session.execute(
+            select(PlayHistory.story_id, PlayHistory.finished).where(
+                PlayHistory.listener_key == key
+            )
+        ).all()
+    assert len(plays) == 2
+
+
 def test_a_turn_that_changes_nothing_writes_and_commits_nothing(
     make_skill: Callable[..., Callable[..., Any]], engine: Engine
 ) -> None:
@@ -152,14 +199,22 @@ def test_play_history_is_bounded_per_listener(
 def test_a_turn_failing_while_writing_keeps_nothing_and_releases_the_lock(
     make_skill: Callable[..., Callable[..., Any]], engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The database refuses the turn's last write (a play of a story that does not exist): on
+    MariaDB that is the middle of the one-round-trip batch, after the listener's upsert ran."""
     handler = make_skill()
-    original = store.ListenerTurn.write
+    original = store.ListenerTurn.writes
 
-    def write_then_fail(self: store.ListenerTurn, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        raise RuntimeError("disk full")
+    def writes_then_a_bad_one(self: store.ListenerTurn, *args: Any, **kwargs: Any) -> Any:
+        found = original(self, *args, **kwargs)
+        bad = {
+            "listener_key": self.key,
+            "story_id": 10**9,
+            "finished": False,
+            "played_at": datetime.now(UTC),
+        }
+        return [*found, (_INSERT_PLAY, bad)]
 
-    monkeypatch.setattr(store.ListenerTurn, "write", write_then_fail)
+    monkeypatch.setattr(store.ListenerTurn, "writes", writes_then_a_bad_one)
     out = Alexa(handler, user_id="unlucky").intent("TellStoryIntent", keyword="owl")
     assert spoken(out).startswith("Oh dear, something went wrong")
     monkeypatch.undo()
