@@ -3,9 +3,8 @@ and the shipped evaluation set's shape (hand-labelled, apart from training)."""
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 
 import pytest
 
