@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "db" / "data" / "starter_catalogue.jsonl"
+#: The rounds' development set: the shipped one and session 9's dev_more.jsonl.
+DEV_SETS = (ROOT / "safety" / "data" / "dev_set.jsonl", ROOT / "safety" / "data" / "dev_more.jsonl")
 
 
 def auc(positive: list[float], negative: list[float]) -> float:
@@ -100,13 +102,152 @@ def evaluate_arm(name: str, head_path: Path, catalogue: list[dict], out: Path | 
     }
 
 
+READS = (
+    ROOT / "bench" / "catalogue_read" / "session7_read.jsonl",
+    ROOT / "bench" / "catalogue_read" / "session8_read.jsonl",
+)
+#: Round 9b: at most this share of the development half's model-prose stories may hold a
+#: sentence at or above the threshold.
+PROSE_STORY_RATE = 0.01
+
+
+def prose_halves(seed: int = 0) -> tuple[list[list[str]], list[list[str]]]:
+    """Sentences of the stories parent readers removed only as nonsense or broken text (never
+    unsafe, never an unsettled ending), none in the starter catalogue: (training, development)
+    halves, split by story."""
+    import random
+
+    from safety.meaning import split_sentences
+
+    shipped = {json.loads(line)["text"] for line in CATALOGUE.read_text("utf-8").splitlines()}
+    stories = []
+    for path in READS:
+        for line in path.read_text("utf-8").splitlines():
+            read = json.loads(line)
+            categories = set(read.get("categories") or ())
+            if read["verdict"] != "remove" or not categories <= {"nonsense", "broken"}:
+                continue
+            if read["text"] in shipped:
+                continue
+            stories.append([s for s in split_sentences(read["text"]) if s.strip()])
+    random.Random(seed).shuffle(stories)
+    half = len(stories) // 2
+    return stories[:half], stories[half:]
+
+
+def with_prose_threshold(head, dev_stories: list[list[str]], rate: float = PROSE_STORY_RATE):
+    """``head`` with its sentence threshold raised, if need be, until at most ``rate`` of the
+    development prose stories hold a sentence at or above it (ending threshold kept below)."""
+    from dataclasses import replace
+
+    from safety.meaning import judge_sentences
+    from safety.training import _round_up, threshold_for
+
+    every = list(dict.fromkeys(s for story in dev_stories for s in story))
+    scores = {j.sentence: j.unsuitable for j in judge_sentences(every, head)}
+    worst = [max(scores[s] for s in story) for story in dev_stories if story]
+    prose = _round_up(threshold_for(worst, rate))
+    sentence = max(head.sentence_threshold, prose)
+    meta = dict(head.meta, prose_threshold=prose, prose_story_rate=rate)
+    return replace(
+        head,
+        sentence_threshold=sentence,
+        ending_threshold=min(head.ending_threshold, sentence),
+        meta=meta,
+    )
+
+
+def fit_with(corpus: Path, seed: int, hand_sets, extra):
+    """fit()'s route with extra suitable examples (round 9b's B1)."""
+    from safety.meaning import embed
+    from safety.training import (
+        _thresholded_head,
+        all_training_examples,
+        development_examples,
+        train_mlp,
+    )
+
+    examples = all_training_examples(corpus, seed, hand_sets=hand_sets) + list(extra)
+    dev = development_examples(corpus, examples, DEV_SETS)
+    layers = train_mlp(embed([e.text for e in examples]), [e.label for e in examples], seed=seed)
+    head, meta = _thresholded_head(layers, examples, dev, embed, 0.02, 0.04, seed, {
+        "embedding": "all-MiniLM-L6-v2 mean+max (768)",
+        "classifier": "768 -> 256 ReLU -> 7, round 9b B1 (+ model prose)",
+    })  # fmt: skip
+    return head, meta, examples, dev
+
+
+def round_9b(args) -> int:
+    """Round 9b (bench/safety_rounds/session9_rule.md): B0 = A2 + the prose threshold, B1 = A2's
+    data + the training half of the model prose, same threshold rule; chosen on development."""
+    from safety.meaning import SUITABLE, head_from_json
+    from safety.training import (
+        HARD_DEV_SOURCES,
+        HARD_PATH,
+        MORE_PATH,
+        VOICES_PATH,
+        Example,
+        all_training_examples,
+        development_examples,
+        embedding_cache,
+        evaluate,
+        score,
+    )
+
+    hand_sets = (HARD_PATH, MORE_PATH, VOICES_PATH)
+    train_half, dev_half = prose_halves(args.seed)
+    extra = [Example(s, SUITABLE, "model_prose") for story in train_half for s in story]
+    print(f"model prose: {len(train_half)} training stories ({len(extra)} sentences), "
+          f"{len(dev_half)} development stories", flush=True)  # fmt: skip
+    results: dict[str, dict] = {}
+    with embedding_cache(args.cache):
+        a2 = json.loads((args.out / "A2.json").read_text("utf-8"))
+        base = head_from_json(a2, "A2")
+        training = all_training_examples(args.corpus, args.seed, hand_sets=hand_sets)
+        heads = {"B0": (with_prose_threshold(base, dev_half),
+                        development_examples(args.corpus, training, DEV_SETS))}  # fmt: skip
+        b1, _, _, dev_b1 = fit_with(args.corpus, args.seed, hand_sets, extra)
+        heads["B1"] = (with_prose_threshold(b1, dev_half), dev_b1)
+        for name, (head, dev) in heads.items():
+            hand = [e for e in dev if e.source in HARD_DEV_SOURCES]
+            scores = score(hand, head)
+            found = evaluate(hand, [x >= head.sentence_threshold for x in scores], scores)
+            unsuitable, suitable = split_scores(hand, scores)
+            results[name] = {
+                "threshold": head.sentence_threshold,
+                "prose_threshold": head.meta["prose_threshold"],
+                "dev_hand_recall": round(found.recall, 4),
+                "dev_hand_false_alarms": round(found.false_alarm_rate, 4),
+                "dev_hand_auc": round(auc(unsuitable, suitable), 4),
+            }
+            path = args.out / f"{name}.json"
+            path.write_text(json.dumps(head.to_json()) + "\n", encoding="utf-8")
+            print(f"{name}: development {results[name]}", flush=True)
+        chosen = max(results, key=lambda a: (results[a]["dev_hand_recall"],
+                                             results[a]["dev_hand_auc"]))  # fmt: skip
+        print(f"\nchosen on the development set: {chosen}", flush=True)
+        catalogue = [json.loads(line) for line in CATALOGUE.read_text("utf-8").splitlines() if line]
+        for name in [chosen] + [a for a in results if a != chosen]:
+            flagged_out = args.out / f"flagged_stories_{name}.jsonl"
+            results[name].update(
+                evaluate_arm(name, args.out / f"{name}.json", catalogue, flagged_out)
+            )
+    summary = {"round": "9b", "chosen": chosen, "arms": results}
+    (args.out / "results_9b.json").write_text(json.dumps(summary, indent=1) + "\n", "utf-8")
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, required=True, help="shared/corpus/train")
     parser.add_argument("--cache", type=Path, help="embedding cache (npz), read and written")
     parser.add_argument("--out", type=Path, default=Path("runs/safety_round"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--round", choices=("9", "9b"), default="9", help="which rule to run")
     args = parser.parse_args()
+    if args.round == "9b":
+        return round_9b(args)
 
     from safety.training import (
         HARD_PATH,
@@ -128,11 +269,11 @@ def main() -> int:
     results: dict[str, dict] = {}
     with embedding_cache(args.cache):
         for name, hand_sets in arms.items():
-            head, meta = fit(args.corpus, args.seed, hand_sets=hand_sets)
+            head, meta = fit(args.corpus, args.seed, hand_sets=hand_sets, dev_sets=DEV_SETS)
             path = args.out / f"{name}.json"
             path.write_text(json.dumps(head.to_json()) + "\n", encoding="utf-8")
             training = all_training_examples(args.corpus, args.seed, hand_sets=hand_sets)
-            dev = development_examples(args.corpus, training)
+            dev = development_examples(args.corpus, training, DEV_SETS)
             unsuitable, suitable = split_scores(dev, score(dev, head))
             results[name] = {
                 "training_sentences": len(training),

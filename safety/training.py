@@ -554,9 +554,15 @@ def all_training_examples(
     return examples + (catalogue_examples() if catalogue else [])
 
 
-def development_examples(corpus: Path, training: Sequence[Example]) -> list[Example]:
-    """Where thresholds are chosen: hand-written ``dev_set.jsonl`` and ``dev_more.jsonl`` (session
-    9, many voices), 300 TinyStories validation
+#: The hand-written development sets the shipped head's thresholds were chosen on;
+#: ``dev_more.jsonl`` (session 9) joins them in ``bench/bench_safety_round.py``'s rounds.
+SHIPPED_DEV_SETS: tuple[Path, ...] = (DEV_PATH,)
+
+
+def development_examples(
+    corpus: Path, training: Sequence[Example], dev_sets: Sequence[Path] = SHIPPED_DEV_SETS
+) -> list[Example]:
+    """Where thresholds are chosen: the hand-written ``dev_sets``, 300 TinyStories validation
     sentences (the generator's eval corpus) and held-out suitable training-source sentences;
     never the evaluation set, nothing trained on."""
     seen = {e.text for e in training}
@@ -569,7 +575,7 @@ def development_examples(corpus: Path, training: Sequence[Example]) -> list[Exam
     ]
     valid = [s for s in dict.fromkeys(valid) if not DEV_EXCLUDE.search(s)]
     random.Random(5).shuffle(valid)
-    hand = read_jsonl(DEV_PATH) + (read_jsonl(DEV_MORE_PATH) if DEV_MORE_PATH.is_file() else [])
+    hand = [example for path in dev_sets for example in read_jsonl(path)]
     dev = hand + [Example(s, SUITABLE, "tinystories_valid") for s in valid[:300]]
     pools = _suitable_pools(corpus)
     for source, count in DEV_HELD_OUT.items():
@@ -718,11 +724,12 @@ def fit(
     embed_fn: Any = embed,
     catalogue: bool = False,
     hand_sets: Sequence[Path] = SHIPPED_HAND_SETS,
+    dev_sets: Sequence[Path] = SHIPPED_DEV_SETS,
 ) -> tuple[Head, dict[str, Any]]:
     """Train on :func:`all_training_examples`; choose thresholds on :func:`development_examples`
     (the false-alarm rates are on its suitable sentences)."""
     examples = all_training_examples(corpus, seed, catalogue, hand_sets)
-    dev_examples = development_examples(corpus, examples)
+    dev_examples = development_examples(corpus, examples, dev_sets)
     logger.info("embedding %d training, %d dev sentences", len(examples), len(dev_examples))
     x = embed_fn([e.text for e in examples])
     labels = [e.label for e in examples]
