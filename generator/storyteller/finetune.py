@@ -1,4 +1,7 @@
-"""LoRA fine-tuning of the storyteller on CPU (or a GPU when one is there), time-boxed.
+"""Fine-tuning the storyteller, time-boxed: LoRA on this project's CPU, or on a GPU when a session
+has one (``--device cuda --batch-size 16``, bf16 autocast), and there also a full fine-tune
+(``--full``: every weight, written as a model folder that ``bedtime storyteller prepare
+--weights`` exports instead of merging the shipped adapter).
 
 Data: the well-written synthetic bedtime/child stories (titled, trimmed to whole stories of a
 readable length) and TinyStories (simple words; short requests), each story turned into a chat
@@ -7,7 +10,9 @@ from the story itself. Stories that fail the word-level safety gate are left out
 LM loss on the reply only, plus, optionally, the differentiable keyword loss (noisy-OR that the
 story mentions each requested keyword) from :mod:`generator.keyword_loss`.
 
-The adapter (a few MB of safetensors) and its training record are what we ship.
+The adapter (a few MB of safetensors) and its training record are what we ship; a full
+fine-tune is too large for the repository (540 MB) and stays a local artifact for generating
+the catalogue.
 """
 
 from __future__ import annotations
@@ -52,6 +57,12 @@ class FinetuneConfig:
     threads: int = 2
     seed: int = 7
     eval_examples: int = 24
+    #: "auto": a GPU when torch sees one, else the CPU.
+    device: str = "auto"
+    #: Examples per forward pass (padded to the longest); a GPU wants 16 or more.
+    batch_size: int = 1
+    #: Train every weight instead of a LoRA adapter (a GPU task: 135 M parameters + AdamW).
+    full: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -121,31 +132,71 @@ def encode_example(tokenizer: Any, example: Example, max_tokens: int) -> dict[st
     return {"input_ids": ids, "labels": labels, "keyword_ids": keyword_ids}
 
 
-def _batches(encoded: Sequence[dict[str, list[int]]], rng: random.Random) -> Iterator[dict]:
+def _batches(
+    encoded: Sequence[dict[str, list[int]]], rng: random.Random, size: int = 1
+) -> Iterator[list[dict[str, list[int]]]]:
+    """Endless shuffled epochs, ``size`` examples at a time."""
     order = list(range(len(encoded)))
     while True:
         rng.shuffle(order)
-        for i in order:
-            yield encoded[i]
+        for start in range(0, len(order) - size + 1, size):
+            yield [encoded[i] for i in order[start : start + size]]
 
 
-def _loss(model: Any, item: dict[str, list[int]], keyword_weight: float) -> tuple[Any, Any]:
+def collate(items: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
+    """Right-padded input ids, attention mask and labels (-100 on padding) for one batch."""
+    import torch
+
+    width = max(len(item["input_ids"]) for item in items)
+    ids = [item["input_ids"] + [pad_id] * (width - len(item["input_ids"])) for item in items]
+    labels = [item["labels"] + [-100] * (width - len(item["labels"])) for item in items]
+    mask = [[1] * len(item["input_ids"]) + [0] * (width - len(item["input_ids"])) for item in items]
+    return {
+        "input_ids": torch.tensor(ids),
+        "attention_mask": torch.tensor(mask),
+        "labels": torch.tensor(labels),
+    }
+
+
+def _loss(
+    model: Any,
+    item: dict[str, list[int]] | Sequence[dict[str, list[int]]],
+    keyword_weight: float,
+    pad_id: int = 0,
+    device: Any = None,
+) -> tuple[Any, Any]:
+    """LM loss on the replies of one example (a dict) or a padded batch (a list), plus the
+    keyword loss (one example at a time only)."""
     import torch
 
     from generator.keyword_loss import keyword_loss
 
-    ids = torch.tensor([item["input_ids"]])
-    labels = torch.tensor([item["labels"]])
-    out = model(input_ids=ids)
+    items = [item] if isinstance(item, dict) else list(item)
+    batch = collate(items, pad_id)
+    if device is not None:
+        batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     logits = out.logits[:, :-1]
-    targets = labels[:, 1:]
+    targets = batch["labels"][:, 1:]
     lm = torch.nn.functional.cross_entropy(
         logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-100
     )
-    if keyword_weight <= 0 or not item["keyword_ids"]:
+    if keyword_weight <= 0 or len(items) != 1 or not items[0]["keyword_ids"]:
         return lm, lm
-    kw = keyword_loss(logits, torch.tensor([item["keyword_ids"]]), (targets != -100), mode="any")
+    keyword_ids = torch.tensor([items[0]["keyword_ids"]], device=logits.device)
+    kw = keyword_loss(logits, keyword_ids, (targets != -100), mode="any")
     return lm + keyword_weight * kw, lm
+
+
+def pick_device(name: str) -> str:
+    """``auto``: cuda when torch sees a GPU, else cpu; an unavailable GPU is a clear error."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: torch sees no GPU here (use --device cpu)")
+    return name
 
 
 def halve_adapter(adapter_dir: Path) -> None:
@@ -159,31 +210,47 @@ def halve_adapter(adapter_dir: Path) -> None:
 
 
 def finetune(base_dir: str | Path, config: FinetuneConfig) -> Path:
-    """Train a LoRA adapter on ``base_dir`` (a safetensors SmolLM2); returns the adapter dir."""
+    """Train on ``base_dir`` (a safetensors SmolLM2); returns the adapter dir (LoRA) or the
+    model dir (``config.full``)."""
+    import contextlib
+
     import torch
-    from peft import LoraConfig, get_peft_model
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if config.keyword_loss_weight > 0 and config.batch_size != 1:
+        raise ValueError("the keyword loss is computed one example at a time: use --batch-size 1")
+    device = pick_device(config.device)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = random.Random(config.seed)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    model = get_peft_model(
-        model,
-        LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=list(LORA_TARGETS),
-            layers_to_transform=list(
-                range(config.lora_first_layer, model.config.num_hidden_layers)
+    if not config.full:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=config.lora_r,
+                lora_alpha=config.lora_alpha,
+                lora_dropout=config.lora_dropout,
+                target_modules=list(LORA_TARGETS),
+                layers_to_transform=list(
+                    range(config.lora_first_layer, model.config.num_hidden_layers)
+                ),
+                task_type="CAUSAL_LM",
             ),
-            task_type="CAUSAL_LM",
-        ),
+        )
+    model.to(device)
+    # bf16 autocast on a GPU (fp32 master weights); plain fp32 on the CPU, as measured.
+    autocast = (
+        (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+        if device.startswith("cuda")
+        else contextlib.nullcontext
     )
     examples = build_examples(config)
     held_out, train = examples[: config.eval_examples], examples[config.eval_examples :]
@@ -200,8 +267,8 @@ def finetune(base_dir: str | Path, config: FinetuneConfig) -> Path:
 
     def evaluate() -> float:
         model.eval()
-        with torch.no_grad():
-            losses = [float(_loss(model, item, 0.0)[1]) for item in eval_encoded]
+        with torch.no_grad(), autocast():
+            losses = [float(_loss(model, item, 0.0, pad_id, device)[1]) for item in eval_encoded]
         model.train()
         return sum(losses) / max(1, len(losses))
 
@@ -212,7 +279,7 @@ def finetune(base_dir: str | Path, config: FinetuneConfig) -> Path:
     budget_s = config.max_minutes * 60
     # The cosine schedule is planned on a step estimate that the first steps refine.
     planned = config.max_steps
-    stream = _batches(encoded, rng)
+    stream = _batches(encoded, rng, max(1, min(config.batch_size, len(encoded))))
     tokens = examples_seen = step = 0
     running = None
     bar = tqdm(total=int(budget_s), unit="s", desc="fine-tune (time box)")
@@ -228,12 +295,13 @@ def finetune(base_dir: str | Path, config: FinetuneConfig) -> Path:
             group["lr"] = lr_at(step, planned)
         total_lm = 0.0
         for _ in range(config.grad_accum):
-            item = next(stream)
-            loss, lm = _loss(model, item, config.keyword_loss_weight)
+            batch = next(stream)
+            with autocast():
+                loss, lm = _loss(model, batch, config.keyword_loss_weight, pad_id, device)
             (loss / config.grad_accum).backward()
             total_lm += float(lm) / config.grad_accum
-            tokens += len(item["input_ids"])
-            examples_seen += 1
+            tokens += sum(len(item["input_ids"]) for item in batch)
+            examples_seen += len(batch)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -248,9 +316,14 @@ def finetune(base_dir: str | Path, config: FinetuneConfig) -> Path:
     seconds = time.monotonic() - started
     eval_after = evaluate()
     logger.info("held-out reply loss after %d steps: %.4f", step, eval_after)
-    adapter_dir = out_dir / "adapter"
-    model.save_pretrained(adapter_dir, safe_serialization=True)
-    halve_adapter(adapter_dir)
+    if config.full:
+        saved = out_dir / "model"
+        model.to("cpu").save_pretrained(saved, safe_serialization=True)
+        tokenizer.save_pretrained(saved)
+    else:
+        saved = out_dir / "adapter"
+        model.save_pretrained(saved, safe_serialization=True)
+        halve_adapter(saved)
     record.update(
         steps=step,
         examples_seen=examples_seen,
@@ -260,22 +333,25 @@ def finetune(base_dir: str | Path, config: FinetuneConfig) -> Path:
         train_examples=len(encoded),
         held_out_reply_loss_before=round(eval_before, 4),
         held_out_reply_loss_after=round(eval_after, 4),
-        device="cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name(0),
+        device=torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
         threads=config.threads,
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    (adapter_dir / "training_record.json").write_text(json.dumps(record, indent=2) + "\n")
-    return adapter_dir
+    (saved / "training_record.json").write_text(json.dumps(record, indent=2) + "\n")
+    return saved
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="LoRA fine-tune the storyteller (time-boxed).")
+    parser = argparse.ArgumentParser(description="Fine-tune the storyteller (time-boxed).")
     parser.add_argument("base_dir", help="safetensors SmolLM2 dir (<storyteller>/base)")
     for name, value in asdict(FinetuneConfig()).items():
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        elif isinstance(value, (int, float, str)):
+            parser.add_argument(flag, type=type(value), default=value)
     args = vars(parser.parse_args(argv))
     base = args.pop("base_dir")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

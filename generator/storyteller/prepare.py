@@ -196,11 +196,15 @@ def prepare_storyteller(
     *,
     wheel: Path | None = None,
     adapter_dir: Path | None = ADAPTER_DIR,
+    weights_dir: Path | None = None,
     force: bool = False,
     register: Callable[[Path], None] | None = None,
     progress: bool = True,
 ) -> PrepareResult:
-    """Build (or bring up to date) the storyteller directory; see the module docstring."""
+    """Build (or bring up to date) the storyteller directory; see the module docstring.
+
+    ``weights_dir``: a fully fine-tuned model (``bedtime storyteller finetune --full``, a GPU
+    run) used as it is instead of the base weights merged with ``adapter_dir``."""
     from tqdm import tqdm
 
     model_dir = Path(model_dir or default_model_dir())
@@ -210,7 +214,17 @@ def prepare_storyteller(
     if adapter_dir is not None and not (adapter_dir / "adapter_model.safetensors").is_file():
         logger.warning("no adapter in %s: preparing the base model only", adapter_dir)
         adapter_dir = None
-    adapter_sha = _adapter_digest(adapter_dir)
+    if weights_dir is not None:
+        if not (weights_dir / "model.safetensors").is_file():
+            raise PrepareError(
+                f"{weights_dir} has no model.safetensors (a --full fine-tune's model)"
+            )
+        adapter_dir = None
+    adapter_sha = (
+        "weights:" + sha256_file(weights_dir / "model.safetensors")
+        if weights_dir is not None
+        else _adapter_digest(adapter_dir)
+    )
     done: list[str] = []
     skipped: list[str] = []
     steps = ["wheel", "weights", "adapter", "ct2", "register"]
@@ -239,7 +253,10 @@ def prepare_storyteller(
     if stamp.get("adapter", "-") == adapter_sha and (hf_dir / "config.json").is_file():
         skipped.append("adapter")
     else:
-        if adapter_dir is None:
+        if weights_dir is not None:
+            shutil.rmtree(hf_dir, ignore_errors=True)
+            shutil.copytree(weights_dir, hf_dir)
+        elif adapter_dir is None:
             shutil.rmtree(hf_dir, ignore_errors=True)
             shutil.copytree(base_dir, hf_dir)
         else:
@@ -258,7 +275,7 @@ def prepare_storyteller(
         done.append("ct2")
     bar.update(1)
 
-    _write_meta(model_dir, adapter_dir, adapter_sha)
+    _write_meta(model_dir, weights_dir or adapter_dir, adapter_sha)
     stamp_path.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
     step("register")
     if register is not None:

@@ -197,3 +197,84 @@ def test_main_parses_config_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.keyword_loss_weight == 0.5
     assert config.out_dir == "x"
     assert config.lora_r == FinetuneConfig().lora_r
+
+
+def test_batches_are_padded_and_masked(tiny_tokenizer_st: Any) -> None:
+    short = encode_example(tiny_tokenizer_st, EXAMPLE, max_tokens=40)
+    long = encode_example(tiny_tokenizer_st, EXAMPLE, max_tokens=60)
+    batch = ft.collate([short, long], pad_id=0)
+    assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
+    assert batch["input_ids"].shape == (2, len(long["input_ids"]))
+    width = len(short["input_ids"])
+    assert batch["attention_mask"][0, :width].all() and not batch["attention_mask"][0, width:].any()
+    assert (batch["labels"][0, width:] == -100).all()
+    assert batch["labels"][1].tolist() == long["labels"]
+
+
+def test_a_padded_batch_loses_what_its_examples_lose(
+    tiny_base: Path, tiny_tokenizer_st: Any
+) -> None:
+    """Padding changes nothing: a batch's loss is its examples' reply tokens, nothing else."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32).eval()
+    items = [encode_example(tiny_tokenizer_st, e, max_tokens=96) for e in _examples(3)]
+    items.append(encode_example(tiny_tokenizer_st, EXAMPLE, max_tokens=96))
+    with torch.no_grad():
+        together = float(ft._loss(model, items, 0.0, pad_id=0)[1])
+        tokens = [sum(label != -100 for label in item["labels"][1:]) for item in items]
+        alone = [float(ft._loss(model, item, 0.0)[1]) for item in items]
+    expected = sum(loss * n for loss, n in zip(alone, tokens, strict=True)) / sum(tokens)
+    assert together == pytest.approx(expected, rel=1e-4)
+
+
+def test_finetune_in_batches(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ft, "build_examples", lambda config: _examples())
+    adapter = ft.finetune(tiny_base, _config(tmp_path, batch_size=3))
+    record = json.loads((adapter / "training_record.json").read_text())
+    assert record["examples_seen"] == 6
+    assert record["device"] == "cpu"
+
+
+def test_full_finetune_writes_a_model_prepare_can_use(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GPU route (--full), run on the CPU with the tiny model: every weight trains."""
+    from safetensors.torch import load_file
+
+    monkeypatch.setattr(ft, "build_examples", lambda config: _examples())
+    saved = ft.finetune(tiny_base, _config(tmp_path, full=True, batch_size=2, learning_rate=1e-2))
+    assert saved == tmp_path / "run" / "model"
+    assert (saved / "config.json").is_file() and (saved / "tokenizer_config.json").is_file()
+    record = json.loads((saved / "training_record.json").read_text())
+    assert record["config"]["full"] is True and record["steps"] == 2
+    before = load_file(str(tiny_base / "model.safetensors"))
+    after = load_file(str(saved / "model.safetensors"))
+    changed = [name for name in before if name in after and not before[name].equal(after[name])]
+    assert len(changed) > len(before) // 2  # not an adapter: the weights themselves moved
+
+
+def test_keyword_loss_needs_one_example_a_step(tiny_base: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="batch-size 1"):
+        ft.finetune(tiny_base, _config(tmp_path, keyword_loss_weight=1.0, batch_size=4))
+
+
+def test_a_gpu_asked_for_and_absent_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert ft.pick_device("auto") == "cpu"
+    with pytest.raises(ValueError, match="no GPU"):
+        ft.pick_device("cuda")
+
+
+def test_main_parses_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[FinetuneConfig] = []
+    monkeypatch.setattr(ft, "finetune", lambda base, config: seen.append(config) or "ok")
+    ft.main(["base", "--full", "--batch-size", "16", "--device", "cuda"])
+    assert seen[0].full is True and seen[0].batch_size == 16 and seen[0].device == "cuda"
+    ft.main(["base"])
+    assert seen[1].full is False

@@ -271,3 +271,25 @@ def test_real_wheel_prepares_a_storyteller(tmp_path: Path) -> None:
     generator = open_story_generator(result.model_dir, live=True, threads=2)
     story = generator.generate([["kite"]], seed=1)[0]
     assert story.text
+
+
+def test_fully_fine_tuned_weights_replace_the_adapter(
+    tiny_base: Path, tmp_path: Path, stand_ins: dict[str, int]
+) -> None:
+    """prepare --weights: a --full fine-tune's model becomes hf/ as it is, then CTranslate2."""
+    weights = tmp_path / "full"
+    shutil.copytree(tiny_base, weights)
+    (weights / "training_record.json").write_text(
+        json.dumps({"config": {"full": True}, "steps": 3})
+    )
+    model_dir = tmp_path / "storyteller"
+    result = prepare.prepare_storyteller(model_dir, weights_dir=weights, progress=False)
+    assert result.steps_done == ["weights", "adapter", "ct2"]
+    assert (model_dir / "ct2" / "model.bin").is_file()
+    meta = json.loads((model_dir / "bedtime_model.json").read_text())
+    assert meta["adapter_sha256"] == "weights:" + sha256_file(weights / "model.safetensors")
+    assert meta["hyperparameters"] == {"full": True}
+    again = prepare.prepare_storyteller(model_dir, weights_dir=weights, progress=False)
+    assert again.steps_skipped == ["weights", "adapter", "ct2"]
+    with pytest.raises(prepare.PrepareError, match=r"no model\.safetensors"):
+        prepare.prepare_storyteller(model_dir, weights_dir=tmp_path, progress=False)
