@@ -238,16 +238,62 @@ def round_9b(args) -> int:
     return 0
 
 
+def held_out_stories(head_path: Path | None, seed: int = 0) -> dict[str, int]:
+    """The whole gate on the held-out halves of the parents' read (bench_meaning_heldout.py):
+    reader-unsafe stories caught, reader-kept stories flagged."""
+    from safety import meaning
+    from safety.gate import check_stories
+    from safety.training import catalogue_split, read_catalogue
+
+    meaning.HEAD_PATH = (head_path or meaning.HEAD_PATH).resolve()
+    meaning.load_head.cache_clear()
+    split = catalogue_split(seed)
+    stories = read_catalogue()
+    held = sorted(split.held)
+    verdicts = dict(zip(held, check_stories([stories[k] for k in held]), strict=True))
+    return {
+        "held_unsafe_caught": sum(not verdicts[k].ok for k in split.held_unsafe),
+        "held_unsafe": len(split.held_unsafe),
+        "held_kept_flagged": sum(not verdicts[k].ok for k in split.held_kept),
+        "held_kept": len(split.held_kept),
+    }
+
+
+def round_9c(args) -> int:
+    """Round 9c (bench/safety_rounds/session9_rule.md): A2's head, a flagged story sentence
+    read with its neighbours; the shipped head's held-out figures measured in the same run."""
+    from safety.gate import CONTEXT_WINDOW
+    from safety.meaning import HEAD_PATH
+    from safety.training import embedding_cache
+
+    a2 = json.loads((args.out / "A2.json").read_text("utf-8"))
+    a2["meta"] = dict(a2.get("meta", {}), **{CONTEXT_WINDOW: True})
+    path = args.out / "C0.json"
+    path.write_text(json.dumps(a2) + "\n", encoding="utf-8")
+    catalogue = [json.loads(line) for line in CATALOGUE.read_text("utf-8").splitlines() if line]
+    with embedding_cache(args.cache):
+        shipped = HEAD_PATH
+        results = {"C0": evaluate_arm("C0", path, catalogue, args.out / "flagged_stories_C0.jsonl")}
+        results["C0"].update(held_out_stories(path, args.seed))
+        results["shipped"] = held_out_stories(shipped, args.seed)
+    summary = {"round": "9c", "arms": results}
+    (args.out / "results_9c.json").write_text(json.dumps(summary, indent=1) + "\n", "utf-8")
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, required=True, help="shared/corpus/train")
     parser.add_argument("--cache", type=Path, help="embedding cache (npz), read and written")
     parser.add_argument("--out", type=Path, default=Path("runs/safety_round"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--round", choices=("9", "9b"), default="9", help="which rule to run")
+    parser.add_argument("--round", choices=("9", "9b", "9c"), default="9", help="the rule to run")
     args = parser.parse_args()
     if args.round == "9b":
         return round_9b(args)
+    if args.round == "9c":
+        return round_9c(args)
 
     from safety.training import (
         HARD_PATH,

@@ -182,6 +182,8 @@ def check_stories(
                 for s in (*title_sentences, *body)
             }
             failed = [j for j in judged_here.values() if j.unsuitable >= head.sentence_threshold]
+            if failed and head.meta.get(CONTEXT_WINDOW):
+                failed = _confirmed_in_context(failed, body, head)
             ending += [
                 f"{judged_here[s].category} ({_quote(s)} {judged_here[s].unsuitable:.2f})"
                 for s in last
@@ -190,6 +192,38 @@ def check_stories(
         ok = not matches and not failed and not ending
         verdicts.append(SafetyVerdict(ok, matches, tuple(failed), tuple(ending), checker))
     return verdicts
+
+
+#: A head whose meta sets this reads a flagged story sentence with its neighbours before it
+#: fails the story (session 9's round 9c, bench/safety_rounds/session9_rule.md).
+CONTEXT_WINDOW = "context_window"
+
+
+def _confirmed_in_context(
+    failed: Sequence[meaning_check.SentenceJudgement],
+    body: Sequence[str],
+    head: meaning_check.Head,
+) -> list[meaning_check.SentenceJudgement]:
+    """Keep a flagged sentence (of :data:`SHORT_WORDS` words or more) only if its window - the
+    previous sentence, itself and the next - also reads unsuitable: odd but harmless prose
+    ("They heard a big noise coming from inside.") scores high alone and calm among its
+    neighbours, while harm stays harm in its story."""
+    windows: dict[str, str] = {}
+    for judgement in failed:
+        sentence = judgement.sentence
+        if len(sentence.split()) < SHORT_WORDS or sentence not in body:
+            continue
+        index = body.index(sentence)
+        windows[sentence] = " ".join(body[max(0, index - 1) : index + 2])
+    if not windows:
+        return list(failed)
+    read = {j.sentence: j for j in meaning_check.judge_sentences(list(set(windows.values())), head)}
+    kept = []
+    for judgement in failed:
+        window = windows.get(judgement.sentence)
+        if window is None or read[window].unsuitable >= head.sentence_threshold:
+            kept.append(judgement)
+    return kept
 
 
 def short_contexts(title: Sequence[str], body: Sequence[str]) -> dict[str, str]:

@@ -210,6 +210,35 @@ def test_a_short_sentence_fails_only_if_it_also_fails_in_context(
     assert not verdict.ok and verdict.sentences[0].sentence == "It was the snail."
 
 
+def test_a_head_that_reads_context_keeps_only_sentences_bad_in_their_story(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Round 9c's gate (head meta ``context_window``): a flagged sentence fails the story only if
+    its window (previous, itself, next) also reads unsuitable; a head without it is unchanged."""
+    from safety import meaning
+    from safety.gate import CONTEXT_WINDOW
+
+    noise = "They heard a big noise coming from inside."
+    story = f"The wind howled outside. {noise} Emma giggled excitedly."
+    scores = {noise: 0.97, story: 0.2}
+    plain = Head((), CLASSES, 0.9, 0.3, "head-fake", {})
+    reading = Head((), CLASSES, 0.9, 0.3, "head-fake", {CONTEXT_WINDOW: True})
+    monkeypatch.setattr(
+        meaning,
+        "judge_sentences",
+        lambda sentences, head=None: [
+            meaning.SentenceJudgement(s, scores.get(s, 0.0), "fear and menace") for s in sentences
+        ],
+    )
+    monkeypatch.setattr(meaning, "load_head", lambda path=None: plain)
+    assert not check_story("Wind", story, meaning=True).ok
+    monkeypatch.setattr(meaning, "load_head", lambda path=None: reading)
+    assert check_story("Wind", story, meaning=True).ok
+    scores[story] = 0.95  # the story around it is menacing too: the sentence still fails it
+    verdict = check_story("Wind", story, meaning=True)
+    assert not verdict.ok and verdict.sentences[0].sentence == noise
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
