@@ -85,3 +85,23 @@ def test_a_story_is_embedded_in_one_batch(monkeypatch: pytest.MonkeyPatch) -> No
 def test_a_bare_keyword_is_left_to_the_word_lists(keyword: str) -> None:
     verdict = check_text(keyword)
     assert verdict.ok and not verdict.sentences, verdict.as_dict()
+
+
+@pytest.mark.parametrize(
+    "story",
+    [
+        "Lily went to visit her grandma in the woods. The wolf ate grandma. Lily walked home and "
+        "went to bed.",
+        "Sam played in the garden with his sister. The man tried to take her head. Then they all "
+        "had tea and cake.",
+        "Mia liked the park. A man said he had puppies in his van and Mia got in. The sun set "
+        "over the hills.",
+        "Emma loved her kitten. The big dog bit the kitten until it stopped moving. Emma said "
+        "goodnight to the stars.",
+    ],
+)
+def test_harm_between_two_calm_sentences_still_fails_the_story(story: str) -> None:
+    """Round 9c (bench/safety_rounds/session9_rule.md) read flagged sentences with their
+    neighbours and let every one of these through: calm neighbours must not dilute harm."""
+    verdict = check_story("A Story", story)
+    assert not verdict.ok and verdict.sentences, verdict.as_dict()
