@@ -212,7 +212,7 @@ def make_engine(
             _install_reset_on_return(engine)
         if "pool_pre_ping" not in kwargs:
             _install_idle_ping(engine)
-        _skip_empty_commits(engine)
+        _skip_commit_sent_in_batch(engine)
     return engine
 
 
@@ -220,23 +220,29 @@ def make_engine(
 _MYSQL_CLIENT_FLAGS = 2 | (1 << 16)
 #: SERVER_STATUS_IN_TRANS: the server's own "a transaction is open on this connection".
 _SERVER_IN_TRANSACTION = 1
+#: Set on a DBAPI connection only while SQLAlchemy ends a transaction whose COMMIT already went
+#: to the server inside a batch (db/raw.py, db/turn.py); see _skip_commit_sent_in_batch.
+COMMIT_SENT = "_bedtime_commit_sent"
 
 
-def _skip_empty_commits(engine: Engine) -> None:
-    """No COMMIT round trip when the server reports no open transaction (MySQL, pymysql).
+def _skip_commit_sent_in_batch(engine: Engine) -> None:
+    """No second COMMIT round trip after a batch that carried its own (MySQL).
 
-    A turn that sent its writes with their COMMIT in one batch (db/raw.py) has nothing left to
-    commit; SQLAlchemy's transaction still ends with ``do_commit``. pymysql records the server's
-    status flags from every reply, and with no transaction open a COMMIT does nothing, so it is
-    not sent. Any other driver, or an open transaction, commits as before.
+    A turn sends its writes and COMMIT in one message (db/raw.py), then ends SQLAlchemy's
+    transaction as usual, inside :func:`db.turn.commit_already_sent`, which marks the DBAPI
+    connection for exactly that call. The COMMIT is skipped only then, and only if the server's
+    last reply (the batch's COMMIT) also said no transaction is open. The status alone is not
+    enough: pymysql updates it from OK replies only, not after a result set (a SELECT, an
+    INSERT ... RETURNING), so it can say "no transaction" while one is open.
     """
     dialect = engine.dialect
     commit = dialect.do_commit
 
     def do_commit(dbapi_connection: Any) -> None:
-        status = getattr(dbapi_connection, "server_status", None)
-        if isinstance(status, int) and not status & _SERVER_IN_TRANSACTION:
-            return
+        if getattr(dbapi_connection, COMMIT_SENT, False):
+            status = getattr(dbapi_connection, "server_status", None)
+            if isinstance(status, int) and not status & _SERVER_IN_TRANSACTION:
+                return
         commit(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]

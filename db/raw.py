@@ -137,8 +137,8 @@ def execute_writes_and_commit(
     The driver interpolates each statement's parameters with its own escaping (``mogrify``, what
     ``execute`` does), the server runs them in order and stops at the first error, which is
     raised here as SQLAlchemy's, with the transaction still open for the caller to roll back.
-    The caller then ends its SQLAlchemy transaction as usual: db.engine's commit hook sends no
-    second COMMIT when the server reports no transaction open.
+    The caller then ends its SQLAlchemy transaction inside :func:`db.turn.commit_already_sent`,
+    so that db.engine's commit hook does not send a second COMMIT.
     """
     dialect = connection.dialect
     dbapi_connection = connection.connection.dbapi_connection

@@ -17,7 +17,8 @@ round trips (read the listener, pick, write and commit) instead of five.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -29,6 +30,7 @@ from db import raw
 from db.engine import (
     _READ_PHASE,
     _WRITE_PHASE,
+    COMMIT_SENT,
     READ_ONLY_OPTION,
     TRANSACTION_ENDED,
     _begin_immediate,
@@ -50,6 +52,18 @@ def bind_of(factory: SessionFactory) -> Engine | Connection:
     if not isinstance(bind, Engine | Connection):
         raise TypeError(f"sessions of {factory!r} are bound to {bind!r}, not an engine")
     return bind
+
+
+@contextmanager
+def commit_already_sent(connection: Connection) -> Iterator[None]:
+    """While SQLAlchemy ends a transaction whose COMMIT went to the server in a batch, its own
+    COMMIT is not sent again (db.engine's commit hook reads this mark, for this call only)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    setattr(dbapi_connection, COMMIT_SENT, True)
+    try:
+        yield
+    finally:
+        setattr(dbapi_connection, COMMIT_SENT, False)
 
 
 class TurnTransaction:
@@ -121,9 +135,12 @@ class TurnTransaction:
                 self.begin_writing()
                 if self._owns_connection and raw.can_batch(self.connection):
                     raw.execute_writes_and_commit(self.connection, writes)
-                else:
-                    for statement, values in writes:
-                        raw.execute(self.connection, statement, values)
+                    with commit_already_sent(self.connection):
+                        self._transaction.commit()
+                    self._mark_ended()
+                    return
+                for statement, values in writes:
+                    raw.execute(self.connection, statement, values)
             if self.writing:
                 self._transaction.commit()
             else:

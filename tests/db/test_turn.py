@@ -141,3 +141,24 @@ def test_a_committed_turn_is_not_rolled_back_again_on_checkin(
     assert after_write["Com_rollback"] - before["Com_rollback"] == 1
     assert after_read["Com_rollback"] - after_write["Com_rollback"] == 2
     assert after_read["Com_commit"] == after_write["Com_commit"]
+
+
+def test_a_transaction_answered_only_by_result_sets_still_commits(
+    engine: Engine, db_backend: str
+) -> None:
+    """MariaDB: pymysql's server status is refreshed by OK replies only; a transaction whose
+    statements all answered with result sets (a SELECT, an INSERT ... RETURNING) must still send
+    its COMMIT. (An early version of the batch's commit hook trusted the status alone and lost
+    such a transaction: tests/reliability/test_generator_faults.py found it.)"""
+    if db_backend != "mysql":
+        pytest.skip("the commit hook is MySQL's")
+    from db.models import ModelRecord
+
+    factory = session_factory(engine)
+    with factory() as session:
+        session.execute(select(func.count()).select_from(Story)).scalar()
+        session.add(ModelRecord(name="kept", model_class="LlamaForCausalLM"))
+        session.flush()  # INSERT ... RETURNING: a result set, no OK reply
+        session.commit()
+    with engine.connect() as other:
+        assert other.execute(select(ModelRecord.name)).scalars().all() == ["kept"]
