@@ -55,6 +55,7 @@ from bench_choose_story import (  # noqa: E402
     buffer_pool,
     bulk_load,
     lemma,
+    warm_pool,
 )
 from hello_world import SKILL_ID  # noqa: E402
 from hello_world import lambda_handler as hello_world_handler  # noqa: E402
@@ -351,42 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the databases")
     parser.add_argument("--workdir", type=Path, help="folder for SQLite files (default: temp)")
     add_buffer_pool_option(parser)
-    parser.add_argument(
-        "--warm-pool",
-        action="store_true",
-        help="MySQL: read every page of the story tables once before timing, as a server that "
-        "has run a while (or reloaded its buffer pool dump at start-up) holds them",
-    )
     args = parser.parse_args(argv)
     with buffer_pool(args):
         return run_all(args)
-
-
-#: Full scans that bring the turn's tables into the InnoDB buffer pool (clustered index with
-#: the story text, and the pick indexes).
-WARM_STATEMENTS = (
-    "SELECT SUM(CRC32(text)) FROM stories",
-    "SELECT COUNT(*) FROM story_keywords FORCE INDEX (ix_story_keywords_pick)",
-    "SELECT COUNT(*) FROM story_keyword_pairs FORCE INDEX (ix_story_keyword_pairs_pick)",
-    "SELECT COUNT(*) FROM stories FORCE INDEX (ix_stories_pick)",
-    "SELECT SUM(keyword_id) FROM story_keywords FORCE INDEX (PRIMARY)",
-    "SELECT SUM(first_keyword_id) FROM story_keyword_pairs FORCE INDEX (PRIMARY)",
-)
-
-
-def warm_pool(engine: Engine) -> None:
-    """Read the story tables once (MySQL), so timed turns meet a warm buffer pool."""
-    started = time.perf_counter()
-    with engine.connect() as connection:
-        for statement in WARM_STATEMENTS:
-            connection.exec_driver_sql(statement).all()
-        status = dict(connection.exec_driver_sql(
-            "SHOW GLOBAL STATUS WHERE Variable_name IN "
-            "('Innodb_buffer_pool_pages_data', 'Innodb_buffer_pool_pages_total')"
-        ).all())  # fmt: skip
-    log.info("buffer pool warmed in %.1f s: %s of %s pages hold data",
-             time.perf_counter() - started, status.get("Innodb_buffer_pool_pages_data"),
-             status.get("Innodb_buffer_pool_pages_total"))  # fmt: skip
 
 
 def run_all(args: argparse.Namespace) -> int:
