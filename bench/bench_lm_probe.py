@@ -59,6 +59,7 @@ from safety.training import (  # noqa: E402
     Example,
     _round_up,
     all_training_examples,
+    auc,
     catalogue_split,
     choose_thresholds,
     development_examples,
@@ -281,16 +282,6 @@ class Trained:
 
 def unsuitable(head: meaning_check.Head, probs: np.ndarray) -> np.ndarray:
     return 1.0 - probs[:, head.classes.index(meaning_check.SUITABLE)]
-
-
-def auc(examples: Sequence[Example], scores: Sequence[float]) -> float:
-    """P(a random unsuitable sentence scores above a random suitable one), ties half."""
-    pos = np.array([s for s, e in zip(scores, examples, strict=True) if e.label != "suitable"])
-    neg = np.array([s for s, e in zip(scores, examples, strict=True) if e.label == "suitable"])
-    if not len(pos) or not len(neg):
-        return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
 
 
 def train_config(

@@ -41,6 +41,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# The shared definition; tests call it as this bench's auc.
+from safety.training import auc
+
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "db/data/starter_catalogue.jsonl"
 ASSISTANT = "You are a helpful assistant."
@@ -223,14 +226,6 @@ def choose_alone(examples: Sequence[Any], judged: Sequence[float]) -> float:
         if rule_ok([j >= threshold for j in judged], examples):
             return threshold
     return float("inf")
-
-
-def auc(examples: Sequence[Any], scores: Sequence[float]) -> float:
-    """How often an unsuitable sentence scores above a suitable one (ties count half)."""
-    positive = [s for s, e in zip(scores, examples, strict=True) if e.label != "suitable"]
-    negative = [s for s, e in zip(scores, examples, strict=True) if e.label == "suitable"]
-    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
-    return wins / max(1, len(positive) * len(negative))
 
 
 def report(name: str, examples: Sequence[Any], flags: Sequence[bool]) -> str:

@@ -24,34 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
+
+from safety.training import auc  # noqa: E402
+
 CATALOGUE = ROOT / "db" / "data" / "starter_catalogue.jsonl"
 #: The rounds' development set: the shipped one and session 9's dev_more.jsonl.
 DEV_SETS = (ROOT / "safety" / "data" / "dev_set.jsonl", ROOT / "safety" / "data" / "dev_more.jsonl")
-
-
-def auc(positive: list[float], negative: list[float]) -> float:
-    """Probability that a random unsuitable sentence outscores a random suitable one."""
-    if not positive or not negative:
-        return float("nan")
-    ordered = sorted([(s, 1) for s in positive] + [(s, 0) for s in negative])
-    rank_sum, i = 0.0, 0
-    while i < len(ordered):
-        j = i
-        while j < len(ordered) and ordered[j][0] == ordered[i][0]:
-            j += 1
-        mean_rank = (i + j + 1) / 2
-        rank_sum += mean_rank * sum(label for _, label in ordered[i:j])
-        i = j
-    n_pos = len(positive)
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * len(negative))
-
-
-def split_scores(examples, scores) -> tuple[list[float], list[float]]:
-    from safety.meaning import SUITABLE
-
-    unsuitable = [s for e, s in zip(examples, scores, strict=True) if e.label != SUITABLE]
-    suitable = [s for e, s in zip(examples, scores, strict=True) if e.label == SUITABLE]
-    return unsuitable, suitable
 
 
 def use_head(path: Path) -> None:
@@ -89,13 +67,12 @@ def evaluate_arm(name: str, head_path: Path, catalogue: list[dict], out: Path | 
             for story, verdict in flagged:
                 row = {"title": story["title"], "text": story["text"], "verdict": verdict.line()}
                 handle.write(json.dumps(row) + "\n")
-    unsuitable, suitable = split_scores(examples, scores)
     return {
         "threshold": head.sentence_threshold,
         "eval_meaning": [alone.tp, alone.fn, alone.fp, alone.tn],
         "eval_meaning_recall": round(alone.recall, 4),
         "eval_meaning_false_alarms": round(alone.false_alarm_rate, 4),
-        "eval_auc": round(auc(unsuitable, suitable), 4),
+        "eval_auc": round(auc(examples, scores), 4),
         "eval_gate": [gate.tp, gate.fn, gate.fp, gate.tn],
         "eval_per_category_gate": gate.per_category,
         "catalogue_flagged": len(flagged),
@@ -212,13 +189,12 @@ def round_9b(args) -> int:
             hand = [e for e in dev if e.source in HARD_DEV_SOURCES]
             scores = score(hand, head)
             found = evaluate(hand, [x >= head.sentence_threshold for x in scores], scores)
-            unsuitable, suitable = split_scores(hand, scores)
             results[name] = {
                 "threshold": head.sentence_threshold,
                 "prose_threshold": head.meta["prose_threshold"],
                 "dev_hand_recall": round(found.recall, 4),
                 "dev_hand_false_alarms": round(found.false_alarm_rate, 4),
-                "dev_hand_auc": round(auc(unsuitable, suitable), 4),
+                "dev_hand_auc": round(auc(hand, scores), 4),
             }
             path = args.out / f"{name}.json"
             path.write_text(json.dumps(head.to_json()) + "\n", encoding="utf-8")
@@ -320,12 +296,11 @@ def main() -> int:
             path.write_text(json.dumps(head.to_json()) + "\n", encoding="utf-8")
             training = all_training_examples(args.corpus, args.seed, hand_sets=hand_sets)
             dev = development_examples(args.corpus, training, DEV_SETS)
-            unsuitable, suitable = split_scores(dev, score(dev, head))
             results[name] = {
                 "training_sentences": len(training),
                 "dev_sentences": len(dev),
                 "dev": meta["dev"],
-                "dev_auc": round(auc(unsuitable, suitable), 4),
+                "dev_auc": round(auc(dev, score(dev, head)), 4),
                 "threshold": head.sentence_threshold,
             }
             print(f"{name}: development {results[name]}", flush=True)

@@ -677,6 +677,20 @@ def evaluate(
     return Evaluation(tp, fn, fp, tn, per_category, misses, alarms)
 
 
+def auc(examples: Sequence[Example], scores: Sequence[float]) -> float:
+    """P(a random unsuitable sentence scores above a random suitable one), ties counting half;
+    NaN when either class is missing. One definition for every bench that ranks sentences."""
+    import numpy as np
+
+    unsuitable = np.array([e.label != SUITABLE for e in examples], dtype=bool)
+    values = np.asarray(scores, dtype=np.float64)
+    pos, neg = values[unsuitable], values[~unsuitable]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
 def train_mlp(
     x: Any, labels: Sequence[str], hidden: int = 256, epochs: int = 300, seed: int = 0
 ) -> tuple[tuple[Any, Any], ...]:
