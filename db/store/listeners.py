@@ -150,7 +150,7 @@ class ListenerTurn:
         """The statements :meth:`write` would run, for a caller that sends them together with
         its COMMIT (db/turn.py); None when the history is due a trim (that needs a read first).
         Call :meth:`written` once they are committed."""
-        if self.play_count + len(self._plays) > history_limit + history_limit // 10:
+        if self._trim_due(history_limit):
             return None
         return self._statements(dialect)
 
@@ -163,9 +163,13 @@ class ListenerTurn:
         connection = _connection(session)
         for statement, values in self._statements(connection.dialect.name):
             raw.execute(connection, statement, values)
-        if self.play_count + len(self._plays) > history_limit + history_limit // 10:
+        if self._trim_due(history_limit):
             _trim_history(connection, self.key, history_limit)
         self.written(history_limit)
+
+    def _trim_due(self, history_limit: int) -> bool:
+        """Past the limit plus a tenth, counting this turn's new plays: trim the oldest."""
+        return self.play_count + len(self._plays) > history_limit + history_limit // 10
 
     def _statements(self, dialect: str) -> list[Write]:
         if not self.changed:
