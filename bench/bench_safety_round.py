@@ -134,26 +134,6 @@ def with_prose_threshold(head, dev_stories: list[list[str]], rate: float = PROSE
     )
 
 
-def fit_with(corpus: Path, seed: int, hand_sets, extra):
-    """fit()'s route with extra suitable examples (round 9b's B1)."""
-    from safety.meaning import embed
-    from safety.training import (
-        _thresholded_head,
-        all_training_examples,
-        development_examples,
-        train_mlp,
-    )
-
-    examples = all_training_examples(corpus, seed, hand_sets=hand_sets) + list(extra)
-    dev = development_examples(corpus, examples, DEV_SETS)
-    layers = train_mlp(embed([e.text for e in examples]), [e.label for e in examples], seed=seed)
-    head, meta = _thresholded_head(layers, examples, dev, embed, 0.02, 0.04, seed, {
-        "embedding": "all-MiniLM-L6-v2 mean+max (768)",
-        "classifier": "768 -> 256 ReLU -> 7, round 9b B1 (+ model prose)",
-    })  # fmt: skip
-    return head, meta, examples, dev
-
-
 def round_9b(args) -> int:
     """Round 9b (bench/safety_rounds/session9_rule.md): B0 = A2 + the prose threshold, B1 = A2's
     data + the training half of the model prose, same threshold rule; chosen on development."""
@@ -168,6 +148,7 @@ def round_9b(args) -> int:
         development_examples,
         embedding_cache,
         evaluate,
+        fit,
         score,
     )
 
@@ -183,7 +164,8 @@ def round_9b(args) -> int:
         training = all_training_examples(args.corpus, args.seed, hand_sets=hand_sets)
         heads = {"B0": (with_prose_threshold(base, dev_half),
                         development_examples(args.corpus, training, DEV_SETS))}  # fmt: skip
-        b1, _, _, dev_b1 = fit_with(args.corpus, args.seed, hand_sets, extra)
+        b1, _ = fit(args.corpus, args.seed, hand_sets=hand_sets, dev_sets=DEV_SETS, extra=extra)
+        dev_b1 = development_examples(args.corpus, training + extra, DEV_SETS)
         heads["B1"] = (with_prose_threshold(b1, dev_half), dev_b1)
         for name, (head, dev) in heads.items():
             hand = [e for e in dev if e.source in HARD_DEV_SOURCES]

@@ -739,10 +739,12 @@ def fit(
     catalogue: bool = False,
     hand_sets: Sequence[Path] = SHIPPED_HAND_SETS,
     dev_sets: Sequence[Path] = SHIPPED_DEV_SETS,
+    extra: Sequence[Example] = (),
 ) -> tuple[Head, dict[str, Any]]:
-    """Train on :func:`all_training_examples`; choose thresholds on :func:`development_examples`
-    (the false-alarm rates are on its suitable sentences)."""
-    examples = all_training_examples(corpus, seed, catalogue, hand_sets)
+    """Train on :func:`all_training_examples` (and ``extra`` examples, a bench's arm); choose
+    thresholds on :func:`development_examples` (the false-alarm rates are on its suitable
+    sentences)."""
+    examples = all_training_examples(corpus, seed, catalogue, hand_sets) + list(extra)
     dev_examples = development_examples(corpus, examples, dev_sets)
     logger.info("embedding %d training, %d dev sentences", len(examples), len(dev_examples))
     x = embed_fn([e.text for e in examples])
