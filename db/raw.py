@@ -25,6 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 Processor = Callable[[Any], Any]
+#: A statement to run and its values (a turn's last writes, db/turn.py).
+Write = tuple[ClauseElement, Mapping[str, Any]]
 
 
 class _Prepared:
@@ -128,9 +130,7 @@ def can_batch(connection: Connection) -> bool:
 MULTI_STATEMENTS = 1 << 16
 
 
-def execute_writes_and_commit(
-    connection: Connection, writes: Sequence[tuple[ClauseElement, Mapping[str, Any]]]
-) -> None:
+def execute_writes_and_commit(connection: Connection, writes: Sequence[Write]) -> None:
     """Run ``writes`` (INSERT/UPDATE, no results) and COMMIT in one round trip (MySQL/MariaDB,
     :func:`can_batch`): a turn's end costs one network wait, not one per statement.
 

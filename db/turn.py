@@ -17,10 +17,9 @@ round trips (read the listener, pick, write and commit) instead of five.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Transaction
@@ -123,7 +122,7 @@ class TurnTransaction:
                 session.info.pop(_READ_PHASE, None)
         self._writing = True
 
-    def finish(self, writes: Sequence[tuple[Any, Mapping[str, Any]]] = ()) -> None:
+    def finish(self, writes: Sequence[raw.Write] = ()) -> None:
         """Run the turn's last ``writes`` and commit (nothing to commit: end it without a
         COMMIT); close. On MySQL/MariaDB the writes and their COMMIT go in one round trip."""
         try:

@@ -38,9 +38,6 @@ log = logging.getLogger(__name__)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
-#: A statement to run and its values (db/raw.py).
-Write = tuple[Any, dict[str, Any]]
-
 #: Plays kept per listener when the caller does not say (settings: BEDTIME_PLAY_HISTORY_LIMIT).
 DEFAULT_HISTORY_LIMIT = 1000
 
@@ -146,7 +143,7 @@ class ListenerTurn:
 
     def writes(
         self, dialect: str, history_limit: int = DEFAULT_HISTORY_LIMIT
-    ) -> list[Write] | None:
+    ) -> list[raw.Write] | None:
         """The statements :meth:`write` would run, for a caller that sends them together with
         its COMMIT (db/turn.py); None when the history is due a trim (that needs a read first).
         Call :meth:`written` once they are committed."""
@@ -171,12 +168,12 @@ class ListenerTurn:
         """Past the limit plus a tenth, counting this turn's new plays: trim the oldest."""
         return self.play_count + len(self._plays) > history_limit + history_limit // 10
 
-    def _statements(self, dialect: str) -> list[Write]:
+    def _statements(self, dialect: str) -> list[raw.Write]:
         if not self.changed:
             return []
         now = _utcnow()
         attributes = self._new_attributes
-        out: list[Write] = []
+        out: list[raw.Write] = []
         if not self.exists:
             values = {"key": self.key, "attributes": attributes or self.attributes, "now": now}
             out.append((_upsert_listener(dialect), values))
