@@ -25,18 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from bench_meaning_heldout import use_head  # noqa: E402
+
 from safety.training import auc  # noqa: E402
 
 CATALOGUE = ROOT / "db" / "data" / "starter_catalogue.jsonl"
 #: The rounds' development set: the shipped one and session 9's dev_more.jsonl.
 DEV_SETS = (ROOT / "safety" / "data" / "dev_set.jsonl", ROOT / "safety" / "data" / "dev_more.jsonl")
-
-
-def use_head(path: Path) -> None:
-    from safety import meaning
-
-    meaning.HEAD_PATH = path.resolve()
-    meaning.load_head.cache_clear()
 
 
 def evaluate_arm(name: str, head_path: Path, catalogue: list[dict], out: Path | None) -> dict:
@@ -199,12 +194,10 @@ def round_9b(args) -> int:
 def held_out_stories(head_path: Path | None, seed: int = 0) -> dict[str, int]:
     """The whole gate on the held-out halves of the parents' read (bench_meaning_heldout.py):
     reader-unsafe stories caught, reader-kept stories flagged."""
-    from safety import meaning
     from safety.gate import check_stories
     from safety.training import catalogue_split, read_catalogue
 
-    meaning.HEAD_PATH = (head_path or meaning.HEAD_PATH).resolve()
-    meaning.load_head.cache_clear()
+    use_head(head_path)
     split = catalogue_split(seed)
     stories = read_catalogue()
     held = sorted(split.held)
