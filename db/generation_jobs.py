@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import Keyword, ModelRecord, ReviewStatus, Story, StoryKeyword, StorySource
@@ -162,11 +163,19 @@ def save_model_record(session: Session, name: str, **values: Any) -> ModelRecord
     """Add (or update, by name) a registry row: ``model_class``, ``artifact_path`` ... (flushed)."""
     record = find_model(session, name)
     if record is None:
-        record = ModelRecord(name=name, **values)
-        session.add(record)
-    else:
-        for key, value in values.items():
-            setattr(record, key, value)
+        try:
+            with session.begin_nested():
+                record = ModelRecord(name=name, **values)
+                session.add(record)
+        except IntegrityError:
+            # Another worker registered the name since our read (two cron workers starting
+            # together). A locking read sees its committed row even under MariaDB's snapshot.
+            record = session.scalars(
+                select(ModelRecord).where(ModelRecord.name == name).with_for_update()
+            ).one()
+            log.info("model %s was registered by another process; updating it", name)
+    for key, value in values.items():
+        setattr(record, key, value)
     session.flush()
     log.info("registered model %s -> %s", name, values.get("artifact_path"))
     return record

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from db import generation_jobs as jobs
@@ -130,3 +130,36 @@ def test_generated_catalogue_lists_approved_generated_stories(
         }
         only = jobs.generated_catalogue(session, model_name="cat-model")
         assert [r["title"] for r in only] == ["Cat one"]
+
+
+def test_two_workers_registering_one_model_at_once_both_succeed(
+    db_engine: Engine, db_backend: str
+) -> None:
+    """Two cron workers start together: the second insert finds the first's row, not a crash.
+
+    The first worker's read happens before the second commits, so on MariaDB its snapshot
+    cannot see the row (the race the generator's fault test hit, 1 run in 3).
+    """
+    if db_backend != "mysql":
+        pytest.skip("SQLite's first read takes the write lock (BEGIN IMMEDIATE): no race")
+    from db.engine import session_factory
+
+    make_session = session_factory(db_engine)
+    name = "raced-model"
+    try:
+        with make_session() as first, make_session() as second:
+            assert jobs.find_model(first, name) is None  # the first worker's read
+            jobs.save_model_record(second, name, model_class="GPT2LMHeadModel", artifact_path="/a")
+            second.commit()
+            record = jobs.save_model_record(
+                first, name, model_class="GPT2LMHeadModel", artifact_path="/b"
+            )
+            first.commit()
+            assert record.artifact_path == "/b"
+        with make_session() as check:
+            rows = check.scalars(select(ModelRecord).where(ModelRecord.name == name)).all()
+            assert [row.artifact_path for row in rows] == ["/b"]
+    finally:
+        with make_session() as cleanup:
+            cleanup.execute(delete(ModelRecord).where(ModelRecord.name == name))
+            cleanup.commit()
