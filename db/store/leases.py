@@ -11,11 +11,13 @@ other workers see them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import case, insert, or_, update
 from sqlalchemy.exc import OperationalError
@@ -25,6 +27,7 @@ from db.models import GenerationRequest, PlanLease, RequestStatus
 from db.models import _utcnow as utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _RETRIES = 5
 # InnoDB deadlock / lock wait timeout: the transaction was rolled back, trying again is safe.
@@ -48,6 +51,31 @@ def keyword_set_key(keywords: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- plan sets
 
 
+def retry_lock_conflicts(action: Callable[..., T]) -> Callable[..., T]:
+    """Run ``action(session, ...)``, a statement or two that commit on their own, again after an
+    InnoDB deadlock or lock wait timeout (rolled back, so trying again is safe).
+
+    Two workers claiming, renewing and releasing leases on the same small table do deadlock now
+    and then (gap locks of the ``holder`` index); without a retry the worker died of it.
+    """
+
+    @functools.wraps(action)
+    def retrying(session: Session, *args: Any, **kwargs: Any) -> T:
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                return action(session, *args, **kwargs)
+            except OperationalError as exc:
+                session.rollback()
+                if not is_lock_conflict(exc) or attempt == _RETRIES:
+                    raise
+                log.info("%s hit a lock conflict; retry %d", action.__name__, attempt)
+                time.sleep(0.02 * attempt * random.random())
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    return retrying
+
+
+@retry_lock_conflicts
 def claim_plan_set(
     session: Session, worker_id: str, keywords: Sequence[str], locale: str, lease: timedelta
 ) -> bool:
@@ -57,16 +85,7 @@ def claim_plan_set(
     SQLite write lock), so of two workers racing for one set exactly one gets it. A deadlock
     InnoDB reports between two racing inserts rolls back and is retried.
     """
-    for attempt in range(1, _RETRIES + 1):
-        try:
-            return _claim_plan_set_once(session, worker_id[:200], keywords, locale, lease)
-        except OperationalError as exc:
-            session.rollback()
-            if not is_lock_conflict(exc) or attempt == _RETRIES:
-                raise
-            log.info("plan claim by %s hit a lock conflict; retry %d", worker_id, attempt)
-            time.sleep(0.02 * attempt * random.random())
-    return False  # pragma: no cover - the loop returns or raises
+    return _claim_plan_set_once(session, worker_id[:200], keywords, locale, lease)
 
 
 def _claim_plan_set_once(
@@ -122,6 +141,7 @@ def hold_plan_set(
     )
 
 
+@retry_lock_conflicts
 def renew_plan_leases(
     session: Session, worker_id: str, keys: Collection[str], locale: str, lease: timedelta
 ) -> int:
@@ -141,6 +161,7 @@ def renew_plan_leases(
     return int(renewed)
 
 
+@retry_lock_conflicts
 def release_plan_sets(session: Session, worker_id: str, keys: Collection[str] | None = None) -> int:
     """Give up our leases (all of them when ``keys`` is None). Commits."""
     stmt = update(PlanLease).where(PlanLease.holder == worker_id[:200])
@@ -153,6 +174,7 @@ def release_plan_sets(session: Session, worker_id: str, keys: Collection[str] | 
     return int(released)
 
 
+@retry_lock_conflicts
 def clear_lapsed_plan_leases(session: Session) -> int:
     """Free every lease that has lapsed (its holder died or stalled). Commits.
 
@@ -173,6 +195,7 @@ def clear_lapsed_plan_leases(session: Session) -> int:
 # --------------------------------------------------------------------------- listener requests
 
 
+@retry_lock_conflicts
 def renew_request_claims(session: Session, worker_id: str, request_ids: Collection[int]) -> int:
     """Our claims on these requests count as fresh again (claimed_at = now). Commits."""
     if not request_ids:
@@ -190,6 +213,7 @@ def renew_request_claims(session: Session, worker_id: str, request_ids: Collecti
     return int(renewed)
 
 
+@retry_lock_conflicts
 def release_request_claims(
     session: Session, worker_id: str, request_ids: Collection[int] | None = None
 ) -> int:

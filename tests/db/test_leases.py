@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from db import store
@@ -106,3 +111,104 @@ def test_keyword_set_count_is_exact(db_session: Session) -> None:
     assert keyword_set_count(db_session, ["owl"]) == 2
     assert keyword_set_count(db_session, ["moon", "owl"]) == 1
     assert keyword_set_count(db_session, ["moon"]) == 0
+
+
+def _take(session: Session, key: str, holder: str) -> None:
+    """Lock one lease row by its unique key (a full scan would lock every row)."""
+    session.execute(
+        update(PlanLease)
+        .where(PlanLease.keywords_key == key, PlanLease.locale == "en-US")
+        .values(holder=holder)
+    )
+
+
+@contextlib.contextmanager
+def _record_errors(errors: list[BaseException]) -> Iterator[None]:
+    try:
+        yield
+    except BaseException as exc:  # a thread's failure, reported by the test
+        errors.append(exc)
+
+
+def test_a_lease_statement_that_loses_a_real_deadlock_is_retried(
+    db_engine: Engine, db_backend: str
+) -> None:
+    """Two workers' lease statements deadlock now and then on MariaDB; the loser must retry,
+    not die (a batch worker crashed of it releasing a set, 1 fault-test run in 8).
+
+    A real deadlock: the action locks row "a" then wants "b"; another connection, which has
+    changed more rows (so InnoDB rolls the action back, the lighter one), holds "b" and wants "a".
+    """
+    if db_backend != "mysql":
+        pytest.skip("SQLite's one write lock cannot deadlock")
+    from db.engine import session_factory
+    from db.store.leases import retry_lock_conflicts
+
+    make_session = session_factory(db_engine)
+    keys = ["dl-a", "dl-b"] + [f"dl-x{i}" for i in range(6)]
+    with make_session() as setup:
+        for key in keys:
+            setup.add(PlanLease(keywords_key=key, locale="en-US"))
+        setup.commit()
+    other_holds_b = threading.Event()
+    attempts: list[int] = []
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        with make_session() as session, _record_errors(errors):
+            for key in [*keys[2:], "dl-b"]:
+                _take(session, key, "other")
+            other_holds_b.set()
+            time.sleep(0.3)  # let the action take "a" and ask for "b"
+            _take(session, "dl-a", "other")
+            session.commit()
+
+    @retry_lock_conflicts
+    def action(session: Session) -> str:
+        attempts.append(1)
+        _take(session, "dl-a", "action")
+        if len(attempts) == 1:
+            thread = threading.Thread(target=other)
+            thread.start()
+            other_holds_b.wait(5)
+            threads.append(thread)
+        _take(session, "dl-b", "action")
+        session.commit()
+        return "done"
+
+    threads: list[threading.Thread] = []
+    try:
+        with make_session() as session:
+            assert action(session) == "done"
+        threads[0].join(10)
+        assert errors == []
+        assert len(attempts) == 2  # the first lost the deadlock, the retry went through
+        with make_session() as check:
+            holders = dict(
+                check.execute(
+                    select(PlanLease.keywords_key, PlanLease.holder).where(
+                        PlanLease.keywords_key.in_(["dl-a", "dl-b"])
+                    )
+                ).all()
+            )
+        assert holders == {"dl-a": "action", "dl-b": "action"}
+    finally:
+        for thread in threads:
+            thread.join(10)
+        with make_session() as cleanup:
+            cleanup.execute(delete(PlanLease).where(PlanLease.keywords_key.in_(keys)))
+            cleanup.commit()
+
+
+def test_every_lease_statement_that_commits_on_its_own_retries_lock_conflicts() -> None:
+    from db.store import leases
+
+    for name in (
+        "claim_plan_set",
+        "renew_plan_leases",
+        "release_plan_sets",
+        "clear_lapsed_plan_leases",
+        "renew_request_claims",
+        "release_request_claims",
+    ):
+        assert hasattr(getattr(leases, name), "__wrapped__"), name
