@@ -12,7 +12,10 @@ listeners, and LaunchRequest for returning listeners; requests ask for one keywo
 synthetic catalogue (bench_choose_story.py's, Zipf popularity).
 
 Printed: requests/s and p50/p99 latency (wrk's --latency), min / median / max over the runs,
-and throughput as a share of the hello-world skill's (median over median).
+and throughput as a share of the hello-world skill's (median over median). A second table says
+where the machine's CPU went per request (from /proc: the gunicorn master and workers, the
+database server when it runs here, wrk itself) and the requests/s all cores could serve at that
+cost, the ceiling no change inside the skill alone can pass while the database shares the cores.
 
     .venv/bin/python bench/bench_http.py                          # SQLite, 1,000 stories
     .venv/bin/python bench/bench_http.py --backend mysql --stories 100000
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -125,6 +129,52 @@ class Figures:
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     errors: int = 0
+    #: CPU ms per request, per run: gunicorn (master + workers), database server, wrk.
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int, with_children: bool = False) -> float:
+    """User + system CPU of a live process (and of its live children) from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    total = (int(fields[11]) + int(fields[12])) / _TICK
+    if with_children:
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            for child in task.read_text().split():
+                total += process_cpu_seconds(int(child))
+    return total
+
+
+def database_server_pid(url: str) -> int | None:
+    """The MariaDB server's pid when it runs on this machine (its pid file), else None."""
+    if not url.startswith("mysql"):
+        return None
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            pid_file, datadir = connection.execute(text("SELECT @@pid_file, @@datadir")).one()
+        path = Path(datadir) / pid_file
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError) as exc:
+        log.info("database server CPU not measured: %s", exc)
+        return None
+    finally:
+        engine.dispose()
+
+
+def cpu_sample(server_pid: int, database_pid: int | None) -> dict[str, float]:
+    """Seconds of CPU so far: gunicorn with its workers, the database, waited-for children."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "gunicorn": process_cpu_seconds(server_pid, with_children=True),
+        "database": process_cpu_seconds(database_pid) if database_pid else 0.0,
+        "wrk": children.ru_utime + children.ru_stime,
+    }
 
 
 def free_port() -> int:
@@ -330,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bedtime-http-") as tmp:
         folder = Path(tmp)
         url = prepare_database(args, folder)
+        database_pid = database_server_pid(url)
         try:
             for run in range(args.runs):
                 for app in ("hello", "bedtime"):
@@ -338,8 +389,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         for case in (c for c in CASES if c.app == app):  # warm every worker
                             run_wrk(server.port, case, args, folder, run, seconds=2)
                         for case in (c for c in CASES if c.app == app):
+                            before = cpu_sample(server.process.pid, database_pid)
                             rps, p50, p99, errors = run_wrk(server.port, case, args, folder, run)
+                            after = cpu_sample(server.process.pid, database_pid)
                             f = figures[case.label]
+                            served = rps * args.seconds
+                            for part in before:
+                                spent = (after[part] - before[part]) * 1000 / served
+                                f.cpu.setdefault(part, []).append(spent)
                             f.rps.append(rps)
                             f.p50.append(p50)
                             f.p99.append(p99)
@@ -368,6 +425,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"| {case.label} | {spread(f.rps)} | {spread(f.p50, 2)} | {spread(f.p99, 1)} "
             f"| {share:.0%} | {f.errors} |"
+        )
+    cores = os.cpu_count() or 1
+    print()
+    print(f"CPU per request, ms (median of the runs; {cores} cores on this machine):")
+    print("| case | gunicorn | database server | wrk | all | ceiling at all cores, req/s |")
+    print("|---|---|---|---|---|---|")
+    for case in CASES:
+        f = figures[case.label]
+        parts = {part: statistics.median(values) for part, values in f.cpu.items()}
+        total = sum(parts.values())
+        database = f"{parts['database']:.2f}" if database_pid else "not here"
+        ceiling = f"{cores * 1000 / total:,.0f}" if total else "-"
+        print(
+            f"| {case.label} | {parts['gunicorn']:.2f} | {database} | {parts['wrk']:.2f} "
+            f"| {total:.2f} | {ceiling} |"
         )
     return 0
 
