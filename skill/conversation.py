@@ -304,6 +304,17 @@ class Conversation(NightMixin):
         """Count demand for a story we could not tell; never lets a queue error spoil the turn."""
         if not keywords:
             return
+        if self.listener is not None:
+            # With the turn's own writes: no savepoint and, on MariaDB, no round trip of its own.
+            # What could refuse it (the request policy, an over-long key) is checked first.
+            dialect = self.db.dialect.name
+            try:
+                self.listener.also_write(store.demand_write(dialect, list(keywords), self.locale))
+            except ValueError as exc:
+                logger.warning("Not queueing a generation request for %s: %s", keywords, exc)
+            else:
+                logger.info("generation wanted for %s (%s)", list(keywords), self.locale)
+            return
         try:
             begin_writing(self.session)
             with self.session.begin_nested():

@@ -65,6 +65,7 @@ from db.store.queue import (
     MAX_ATTEMPTS,
     claim_generation_requests,
     complete_generation_request,
+    demand_write,
     pending_generation_count,
     request_generation,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "complete_generation_request",
     "content_hash",
     "delete_listener",
+    "demand_write",
     "gate_drafts",
     "get_story",
     "hash_listener_id",

@@ -454,7 +454,7 @@ def _choice(
         lemmas = tuple(sorted(set(joined.split(",")))) if joined else ()
         view = StoryView(id=story_id, title=title, text=body, keywords=lemmas, locale=locale)
         return StoryChoice(story=view, match=match, length_matched=length_matched)
-    rows = connection.execute(_STORY_STATEMENT, {"story_id": story_id}).all()
+    rows = raw.execute(connection, _STORY_STATEMENT, {"story_id": story_id})
     title, body, locale = rows[0][:3]
     lemmas = tuple(sorted(row[3] for row in rows if row[3] is not None))
     view = StoryView(id=story_id, title=title, text=body, keywords=lemmas, locale=locale)

@@ -115,6 +115,7 @@ class ListenerTurn:
     _new_attributes: dict[str, Any] | None = None
     _plays: list[list[Any]] = field(default_factory=list)  # [story_id, finished]
     _finish_play_id: int | None = None
+    _also: list[raw.Write] = field(default_factory=list)
 
     def set_attributes(self, attributes: dict[str, Any]) -> None:
         """Replace the persistent attributes (written only if they differ from what was read)."""
@@ -137,9 +138,16 @@ class ListenerTurn:
                 return
         self._plays.append([story_id, finished])
 
+    def also_write(self, write: raw.Write) -> None:
+        """Send one more statement with the turn's writes (the demand for a story we lacked):
+        the same transaction and, on MariaDB, the same round trip as the plays."""
+        self._also.append(write)
+
     @property
     def changed(self) -> bool:
-        return bool(self._new_attributes is not None or self._plays or self._finish_play_id)
+        return bool(
+            self._new_attributes is not None or self._plays or self._finish_play_id or self._also
+        )
 
     def writes(
         self, dialect: str, history_limit: int = DEFAULT_HISTORY_LIMIT
@@ -185,7 +193,7 @@ class ListenerTurn:
         for story, done in self._plays:
             values = {"listener_key": self.key, "story_id": story, "finished": done}
             out.append((_INSERT_PLAY, {**values, "played_at": now}))
-        return out
+        return out + self._also
 
     def written(self, history_limit: int = DEFAULT_HISTORY_LIMIT) -> None:
         """What was read at the start now includes what the turn wrote."""
@@ -195,6 +203,7 @@ class ListenerTurn:
         self.exists = True
         self.play_count = min(count, history_limit)
         self._new_attributes, self._plays, self._finish_play_id = None, [], None
+        self._also = []
 
 
 def open_listener(session: Session | Connection, listener_id: str) -> ListenerTurn:

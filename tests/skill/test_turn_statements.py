@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 from db import store
 from db.catalogue import load_starter_catalogue
 from db.engine import make_engine, session_factory
-from db.models import Base, PlayHistory
+from db.models import Base, GenerationRequest, PlayHistory
 from db.store.keyword_cache import KeywordCache
 from db.store.listeners import _INSERT_PLAY
 from settings import Settings
@@ -144,6 +144,50 @@ def test_on_mariadb_a_story_turn_is_three_round_trips(
             )
         ).all()
     assert len(plays) == 2
+
+
+def test_a_story_heard_before_counts_demand_with_the_turns_own_writes(
+    make_skill: Callable[..., Callable[..., Any]],
+    engine: Engine,
+    db_backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A listener who has heard every kite story hears one again, and the batch job is asked
+    for a new one: the demand is written with the turn's play, in its one commit (on MariaDB in
+    the same message as the COMMIT), not in a savepoint and round trips of its own."""
+    import pymysql.connections
+
+    handler = make_skill()
+    alexa = Alexa(handler, user_id="kite-fan")
+    alexa.intent("TellStoryIntent", keyword="kite")  # the fixture's only kite story
+    sent: list[str] = []
+    original = pymysql.connections.Connection._execute_command
+
+    def counted(self: Any, command: int, sql: Any) -> Any:
+        sent.append(sql if isinstance(sql, str) else sql.decode(errors="replace"))
+        return original(self, command, sql)
+
+    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", counted)
+    for demand in (1, 2):
+        alexa.new_session()
+        sent.clear()
+        with Counter(engine) as seen:
+            out = alexa.intent("TellStoryIntent", keyword="kite")
+        turn_messages = list(sent)
+        assert "heard before" in spoken(out)
+        assert seen.commits == 1
+        assert not any("SAVEPOINT" in statement for statement in seen.statements)
+        with session_factory(engine)() as session:
+            request = session.scalars(select(GenerationRequest)).one()
+        assert (request.keywords, request.demand_count, request.status) == (
+            ["kite"],
+            demand,
+            "pending",
+        )
+        if db_backend == "mysql":
+            last = turn_messages[-1]
+            assert "generation_requests" in last and last.rstrip().endswith("COMMIT")
+            assert sum("generation_requests" in message for message in turn_messages) == 1
 
 
 def test_a_turn_that_changes_nothing_writes_and_commits_nothing(
