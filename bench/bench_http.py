@@ -7,9 +7,13 @@ port and machine, the hello-world skill (bench/hello_world.py, the floor) and Be
 (``skill.webapp:create_app()``, its defaults except request verification, which wrk cannot
 satisfy), each with ``--workers`` gunicorn sync workers, and drives each case with
 ``wrk -c --connections`` for ``--seconds``, ``--runs`` times, interleaved so machine load hits
-every case alike. Cases: TellStoryIntent for a new listener every request, for 50 returning
-listeners, and LaunchRequest for returning listeners; requests ask for one keyword of the
-synthetic catalogue (bench_choose_story.py's, Zipf popularity).
+every case alike. Cases: TellStoryIntent for a new listener every request; for returning
+listeners (2,000 who have heard 20 stories each before the first run, as bench_turn.py's, drawn
+at random); for heavy listeners (50 who have heard 600 stories each before the first run, so most
+of their turns find nothing unheard, retell the story heard longest ago and ask for a new one);
+and LaunchRequest for the returning listeners. Requests ask for one of the catalogue's first 50
+keywords (bench_choose_story.py's synthetic catalogue); histories are given through the skill
+itself, in-process, before the servers start, so every run starts from about the same state.
 
 Printed: requests/s and p50/p99 latency (wrk's --latency), min / median / max over the runs,
 and throughput as a share of the hello-world skill's (median over median). A second table says
@@ -27,6 +31,7 @@ import argparse
 import json
 import logging
 import os
+import random
 import re
 import resource
 import shutil
@@ -58,7 +63,12 @@ from db.models import Base  # noqa: E402
 log = logging.getLogger("bench")
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
-RETURNING = 50
+#: Returning listeners and the stories each has heard before the first run (bench_turn.py's).
+RETURNING, HISTORY = 2000, 20
+#: Heavy listeners, who have heard most of what they ask for.
+HEAVY, HEAVY_HISTORY = 50, 600
+#: The keywords requests ask for (lemma(0) ... lemma(49)).
+ASKED_KEYWORDS = 50
 
 #: wrk script: one request envelope per call, listener and keyword varying per request.
 WRK_SCRIPT = r"""
@@ -90,8 +100,10 @@ function request()
   local user
   if kind == "new" then
     user = "wrk-new-%(run)s-" .. thread_id .. "-" .. counter
+  elseif kind == "heavy" then
+    user = "wrk-heavy-" .. (counter %% %(heavy)d)
   else
-    user = "wrk-returning-" .. (counter %% %(returning)d)
+    user = "wrk-returning-" .. (math.random(%(returning)d) - 1)
   end
   local body
   if kind == "launch" then
@@ -111,7 +123,7 @@ end
 class Case:
     label: str
     app: str  # "hello" or "bedtime"
-    kind: str  # "new", "returning" or "launch"
+    kind: str  # "new", "returning", "heavy" or "launch"
 
 
 CASES = [
@@ -119,6 +131,7 @@ CASES = [
     Case("hello-world: launch", "hello", "launch"),
     Case("TellStory, new listener", "bedtime", "new"),
     Case("TellStory, returning listener", "bedtime", "returning"),
+    Case("TellStory, heavy listener", "bedtime", "heavy"),
     Case("Launch, returning listener", "bedtime", "launch"),
 ]
 
@@ -279,7 +292,7 @@ def run_wrk(
     port: int, case: Case, args: argparse.Namespace, folder: Path, run: int, seconds: int = 0
 ) -> tuple[float, float, float, int]:
     """(requests/s, p50 ms, p99 ms, non-2xx + socket errors) of one wrk run."""
-    catalogue_keywords = ", ".join(f'"{lemma(i)}"' for i in range(min(KEYWORDS, 50)))
+    catalogue_keywords = ", ".join(f'"{lemma(i)}"' for i in range(min(KEYWORDS, ASKED_KEYWORDS)))
     script = folder / f"wrk-{case.kind}.lua"
     script.write_text(
         WRK_SCRIPT
@@ -288,6 +301,7 @@ def run_wrk(
             "keywords": catalogue_keywords,
             "skill_id": SKILL_ID,
             "returning": RETURNING,
+            "heavy": HEAVY,
             "run": f"{run}-{time.monotonic_ns()}",
         }
     )
@@ -339,6 +353,25 @@ def prepare_database(args: argparse.Namespace, folder: Path) -> str:
     return url
 
 
+def give_histories(url: str) -> None:
+    """Returning and heavy listeners hear their stories through the skill, in-process."""
+    from bench_turn import bedtime_handler, envelope, tell_story
+
+    engine = make_engine(url)
+    handler = bedtime_handler(engine)
+    rng = random.Random(11)
+    started = time.monotonic()
+    for prefix, listeners, plays in (
+        ("wrk-returning", RETURNING, HISTORY),
+        ("wrk-heavy", HEAVY, HEAVY_HISTORY),
+    ):
+        for turn in range(listeners * plays):
+            keyword = lemma(rng.randrange(min(KEYWORDS, ASKED_KEYWORDS)))
+            handler(envelope(f"{prefix}-{turn % listeners}", tell_story(keyword)), None)
+    engine.dispose()
+    log.info("listener histories given in %.0f s", time.monotonic() - started)
+
+
 def drop_database(args: argparse.Namespace) -> None:
     if args.backend == "mysql":
         server = make_engine(args.mysql_server)
@@ -380,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bedtime-http-") as tmp:
         folder = Path(tmp)
         url = prepare_database(args, folder)
+        give_histories(url)
         database_pid = database_server_pid(url)
         try:
             for run in range(args.runs):
@@ -409,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     floor = {
         "new": statistics.median(figures["hello-world: intent"].rps),
         "returning": statistics.median(figures["hello-world: intent"].rps),
+        "heavy": statistics.median(figures["hello-world: intent"].rps),
         "launch": statistics.median(figures["hello-world: launch"].rps),
     }
     print(
