@@ -360,6 +360,10 @@ def give_histories(url: str) -> None:
     engine = make_engine(url)
     handler = bedtime_handler(engine)
     rng = random.Random(11)
+    quiet = [logging.getLogger(name) for name in ("skill", "db", "safety")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:  # a log line per seeded turn would bury the bench's own
+        logger.setLevel(logging.WARNING)
     started = time.monotonic()
     for prefix, listeners, plays in (
         ("wrk-returning", RETURNING, HISTORY),
@@ -369,6 +373,8 @@ def give_histories(url: str) -> None:
             keyword = lemma(rng.randrange(min(KEYWORDS, ASKED_KEYWORDS)))
             handler(envelope(f"{prefix}-{turn % listeners}", tell_story(keyword)), None)
     engine.dispose()
+    for logger, level in zip(quiet, levels, strict=True):
+        logger.setLevel(level)
     log.info("listener histories given in %.0f s", time.monotonic() - started)
 
 
