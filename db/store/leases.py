@@ -55,7 +55,8 @@ def retry_lock_conflicts(action: Callable[..., T]) -> Callable[..., T]:
     """Run ``action(session, ...)``, a statement or two that commit on their own, again after an
     InnoDB deadlock or lock wait timeout (rolled back, so trying again is safe).
 
-    Two workers claiming, renewing and releasing leases on the same small table do deadlock now
+    Two workers claiming (leases, queued requests), renewing and releasing on the same tables
+    do deadlock now
     and then (gap locks of the ``holder`` index); without a retry the worker died of it.
     """
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -20,7 +18,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from db import raw
@@ -30,6 +27,7 @@ from db.models import (
     RequestStatus,
     _utcnow,
 )
+from db.store.leases import retry_lock_conflicts
 from safety.requests import first_redirect
 
 log = logging.getLogger(__name__)
@@ -151,31 +149,17 @@ def claim_generation_requests(
     """
     if limit <= 0:
         return []
-    for attempt in range(1, _CLAIM_RETRIES + 1):
-        try:
-            claimed = _claim_once(session, worker_id, limit, lease)
-        except OperationalError as exc:
-            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-            session.rollback()
-            if code not in _MYSQL_RETRYABLE or attempt == _CLAIM_RETRIES:
-                raise
-            log.warning("claim by %s hit MySQL error %s; retry %d", worker_id, code, attempt)
-            time.sleep(0.01 * attempt * random.random())
-            continue
-        if claimed:
-            log.info("worker %s claimed requests %s", worker_id, [r.id for r in claimed])
-        return claimed
-    return []  # pragma: no cover - the loop returns or raises
+    claimed = _claim(session, worker_id, limit, lease)
+    if claimed:
+        log.info("worker %s claimed requests %s", worker_id, [r.id for r in claimed])
+    return claimed
 
 
-_CLAIM_RETRIES = 5
-# InnoDB deadlock / lock wait timeout: the transaction was rolled back, trying again is safe.
-_MYSQL_RETRYABLE = {1213, 1205}
-
-
-def _claim_once(
+@retry_lock_conflicts
+def _claim(
     session: Session, worker_id: str, limit: int, lease: timedelta
 ) -> list[GenerationRequest]:
+    """One claiming transaction; an InnoDB deadlock rolls it back and it runs again."""
     now = _utcnow()
     claimable = or_(
         GenerationRequest.status == RequestStatus.PENDING.value,
