@@ -56,8 +56,8 @@ def retry_lock_conflicts(action: Callable[..., T]) -> Callable[..., T]:
     InnoDB deadlock or lock wait timeout (rolled back, so trying again is safe).
 
     Two workers claiming (leases, queued requests), renewing and releasing on the same tables
-    do deadlock now
-    and then (gap locks of the ``holder`` index); without a retry the worker died of it.
+    do deadlock now and then (gap locks of the ``holder`` index); without a retry the worker
+    died of it.
     """
 
     @functools.wraps(action)
