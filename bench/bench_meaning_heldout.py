@@ -32,12 +32,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def use_head(path: Path | None) -> None:
-    """Make ``path`` the head the gate loads (``None``: the shipped one)."""
+    """Make ``path`` the head the gate loads (``None``: the shipped one).
+
+    A head that brings its own tuned encoder layers (or drops them) also gets a fresh embedder
+    and embedding cache: sentences embedded by the other encoder would be judged wrongly."""
     from safety import meaning
 
+    encoder_before = meaning.load_head().meta.get("encoder")
     if path is not None:
         meaning.HEAD_PATH = path.resolve()
     meaning.load_head.cache_clear()
+    if meaning.load_head().meta.get("encoder") != encoder_before:
+        meaning.embedder.cache_clear()
+        meaning._CACHE.clear()
 
 
 def main() -> int:

@@ -264,9 +264,7 @@ def round_10(args) -> int:
     data["meta"]["encoder"] = encoder
     path = args.out / "T2.json"
     path.write_text(json.dumps(data) + "\n", encoding="utf-8")
-    use_head(path)
-    meaning.embedder.cache_clear()
-    meaning._CACHE.clear()
+    use_head(path)  # with its tuned layers: a fresh embedder
     loaded = meaning.load_head()
     results = {
         "training": data["meta"].get("training"),
