@@ -34,3 +34,19 @@ class Counter:
     def writes(self) -> list[str]:
         verbs = {"INSERT", "UPDATE", "DELETE"}
         return [s for s in self.statements if s.split(None, 1)[0].upper() in verbs]
+
+
+def messages_sent(monkeypatch: Any) -> list[str]:
+    """Every message pymysql sends to the server from now on (each goes through
+    ``_execute_command``): a round trip each, a multi-statement batch counting once."""
+    import pymysql.connections
+
+    sent: list[str] = []
+    original = pymysql.connections.Connection._execute_command
+
+    def counted(self: Any, command: int, sql: Any) -> Any:
+        sent.append(sql if isinstance(sql, str) else sql.decode(errors="replace"))
+        return original(self, command, sql)
+
+    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", counted)
+    return sent

@@ -28,7 +28,7 @@ from settings import Settings
 from skill.builder import build_skill
 from skill.services import SkillServices
 from tests.conftest import create_mysql_database, drop_mysql_database
-from tests.statement_counter import Counter
+from tests.statement_counter import Counter, messages_sent
 
 FIXTURE_STORIES = Path(__file__).parent.parent / "fixtures" / "handwritten_stories.jsonl"
 #: The issue's budget for a TellStoryIntent with a known keyword.
@@ -111,18 +111,9 @@ def test_on_mariadb_a_story_turn_is_three_round_trips(
     driver sends to the server is counted (pymysql sends each one through _execute_command)."""
     if db_backend != "mysql":
         pytest.skip("SQLite has no round trips")
-    import pymysql.connections
-
     handler = make_skill()
     Alexa(handler, user_id="warm-up").intent("TellStoryIntent", keyword="bear")
-    sent: list[str] = []
-    original = pymysql.connections.Connection._execute_command
-
-    def counted(self: Any, command: int, sql: Any) -> Any:
-        sent.append(sql if isinstance(sql, str) else sql.decode(errors="replace"))
-        return original(self, command, sql)
-
-    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", counted)
+    sent = messages_sent(monkeypatch)
     alexa = Alexa(handler, user_id="counted-listener")
     with Counter(engine) as seen:
         out = alexa.intent("TellStoryIntent", keyword="dragons")
@@ -155,19 +146,10 @@ def test_a_story_heard_before_counts_demand_with_the_turns_own_writes(
     """A listener who has heard every kite story hears one again, and the batch job is asked
     for a new one: the demand is written with the turn's play, in its one commit (on MariaDB in
     the same message as the COMMIT), not in a savepoint and round trips of its own."""
-    import pymysql.connections
-
     handler = make_skill()
     alexa = Alexa(handler, user_id="kite-fan")
     alexa.intent("TellStoryIntent", keyword="kite")  # the fixture's only kite story
-    sent: list[str] = []
-    original = pymysql.connections.Connection._execute_command
-
-    def counted(self: Any, command: int, sql: Any) -> Any:
-        sent.append(sql if isinstance(sql, str) else sql.decode(errors="replace"))
-        return original(self, command, sql)
-
-    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", counted)
+    sent = messages_sent(monkeypatch)
     for demand in (1, 2):
         alexa.new_session()
         sent.clear()
