@@ -301,7 +301,11 @@ class Conversation(NightMixin):
         return resolved
 
     def _queue_generation(self, keywords: Sequence[str]) -> None:
-        """Count demand for a story we could not tell; never lets a queue error spoil the turn."""
+        """Count demand for a story we could not tell; a refused request never spoils the turn.
+
+        With a listener the demand goes with the turn's own writes: a database error there fails
+        the turn's one write like any other (nothing is half-saved). Without one, it runs at once
+        in a savepoint, and any error is logged and the turn goes on."""
         if not keywords:
             return
         if self.listener is not None:
